@@ -1,0 +1,59 @@
+# sahid — the two commands a new machine needs are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint typecheck unit bench lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.lock pyproject.toml
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lock: $(BIN)/python
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile -q --extra dev --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+		-o requirements.lock pyproject.toml
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+# The demo archive uses a throwaway passphrase kept beside it: never do this with real evidence.
+DEMO_DIR  := demo-archive
+DEMO_SITE := demo-site
+DEMO_PASS := $(DEMO_DIR).passphrase
+demo: $(STAMP)
+	rm -rf $(DEMO_DIR) $(DEMO_SITE) $(DEMO_PASS)
+	printf 'demo passphrase - not for real evidence\n' > $(DEMO_PASS)
+	$(BIN)/sahid init $(DEMO_DIR) --passphrase-file $(DEMO_PASS) --kdf-memory 65536 --name demo
+	$(BIN)/sahid verify --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
+	$(BIN)/sahid log checkpoint --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
+	$(BIN)/sahid log tiles $(DEMO_SITE)/log --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
+	$(BIN)/sahid log key --archive $(DEMO_DIR) > $(DEMO_SITE)/log/key
+	@if [ -z "$$SAHID_DEMO_NO_SERVE" ]; then \
+		echo "serving $(DEMO_SITE) on http://127.0.0.1:8000 (Ctrl-C to stop)"; \
+		$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory $(DEMO_SITE); \
+	fi
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

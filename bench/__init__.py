@@ -1,0 +1,1 @@
+"""Benchmarks for sahid (`make bench`); results as JSON under bench/results/."""

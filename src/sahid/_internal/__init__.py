@@ -1,0 +1,1 @@
+"""Plumbing: raw primitives and formats. Not public API; misuse is easy here."""

@@ -1,0 +1,1 @@
+"""Alembic migrations for the archive database (run programmatically, see store.py)."""

@@ -1,0 +1,363 @@
+"""``sahid.Archive``: the library API every interface calls (DESIGN §1–3, §9).
+
+An archive is a folder (``sahid.toml``, ``keys/``, ``blobs/``, ``sahid.db``). Opening it
+unlocks one member's key file with a passphrase, unwraps the vault secrets, keys the
+database, and takes the archive lock. Every change is appended to the ledger together
+with the projection rows it causes, in one transaction, followed by a signed checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Engine
+
+from sahid import projections, seen
+from sahid._internal import merkle, tiles
+from sahid._internal.checkpoint import Checkpoint
+from sahid._internal.fsutil import fsync_dir
+from sahid._internal.note import Signer
+from sahid.config import CONFIG_NAME, ArchiveConfig, KdfParams, read_config, write_config
+from sahid.errors import InputError, NotFound, SahidError
+from sahid.keys import (
+    MemberKeys,
+    VaultSecrets,
+    b64,
+    key_path,
+    open_key_file,
+    open_vault_file,
+    vault_path,
+    write_key_file,
+    write_vault_file,
+)
+from sahid.ledger import Clock, Entry, Ledger, Random, Sealer, format_ts, utc_now
+from sahid.store import ArchiveLock, check_schema, migrate, open_engine
+
+__all__ = ["Archive", "ConsistencyProof", "InclusionProof"]
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    size: int
+    leaf_hash: bytes
+    proof: list[bytes]
+    root: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "size": self.size,
+            "leaf_hash": b64(self.leaf_hash),
+            "proof": [b64(p) for p in self.proof],
+            "root": b64(self.root),
+        }
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    old: int
+    new: int
+    proof: list[bytes]
+    old_root: bytes
+    new_root: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "old": self.old,
+            "new": self.new,
+            "proof": [b64(p) for p in self.proof],
+            "old_root": b64(self.old_root),
+            "new_root": b64(self.new_root),
+        }
+
+
+class Archive:
+    """An open archive. Use :meth:`init` or :meth:`open`; close it (or use ``with``)."""
+
+    def __init__(
+        self,
+        root: Path,
+        config: ArchiveConfig,
+        member: MemberKeys,
+        vault: VaultSecrets,
+        engine: Engine,
+        lock: ArchiveLock,
+        *,
+        now: Clock = utc_now,
+        rng: Random = os.urandom,
+    ) -> None:
+        self.root = root
+        self.config = config
+        self.member = member
+        self.vault = vault
+        self.engine = engine
+        self._lock = lock
+        self._now = now
+        self._rng = rng
+        self.log_signer = Signer(config.origin, vault.log_key)
+        self.ledger = Ledger(
+            config.origin,
+            Sealer(vault.subkey("entries"), config.archive_id, rng),
+            self.log_signer,
+            self.log_signer.verifier,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @classmethod
+    def init(
+        cls,
+        path: str | os.PathLike[str],
+        passphrase: bytes,
+        *,
+        name: str = "founder",
+        kdf: KdfParams | None = None,
+        now: Clock = utc_now,
+        rng: Random = os.urandom,
+    ) -> Archive:
+        """Create a new archive in an empty or new folder; nothing is left on failure."""
+        root = Path(path).absolute()
+        check_passphrase(passphrase)
+        kdf = kdf or KdfParams()
+        if kdf.below_floor():
+            raise InputError(
+                f"KDF parameters m={kdf.memory_kib} KiB t={kdf.time_cost} are below the "
+                f"floor (m>={KdfParams.FLOOR_MEMORY_KIB} KiB, t>={KdfParams.FLOOR_TIME_COST})"
+            )
+        if (root / CONFIG_NAME).exists():
+            raise InputError(f"{root} is already a sahid archive")
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise InputError(f"{root} is not empty; choose a new or empty folder")
+        if not root.parent.is_dir():
+            raise InputError(f"{root.parent} does not exist; create it first")
+
+        archive_id = secrets.token_hex(16)
+        origin = f"sahid/{archive_id}"
+        member = MemberKeys.generate()
+        vault = VaultSecrets.generate(archive_id, rng)
+        log_vkey = Signer(origin, vault.log_key).verifier.vkey
+        cfg = ArchiveConfig(archive_id, origin, log_vkey, format_ts(now()), kdf)
+
+        tmp = root.parent / f".{root.name}.init-{secrets.token_hex(4)}"
+        tmp.mkdir(mode=0o700)
+        try:
+            (tmp / "keys").mkdir(mode=0o700)
+            (tmp / cfg.blobs).mkdir(mode=0o700)
+            write_key_file(key_path(tmp / "keys", member.member_id), member, passphrase, kdf, rng)
+            write_vault_file(vault_path(tmp / "keys", member.member_id), vault, member.recipient)
+            engine = open_engine(tmp / cfg.database, vault.subkey("db"), create=True)
+            migrate(engine)
+            engine.dispose()
+            write_config(tmp, cfg)
+            fsync_dir(tmp)
+            os.replace(tmp, root)
+            fsync_dir(root.parent)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        archive = cls.open(root, passphrase, member=member.member_id, now=now, rng=rng)
+        try:
+            archive.append_batch(
+                [
+                    (
+                        "member.added",
+                        {
+                            "member": member.member_id,
+                            "name": name,
+                            "ed25519": b64(member.sign_public),
+                            "x25519": member.recipient,
+                            "role": "admin",
+                        },
+                    ),
+                    (
+                        "archive.created",
+                        {"archive": archive_id, "origin": origin, "log_key": log_vkey},
+                    ),
+                ]
+            )
+        except BaseException:
+            archive.close()
+            raise
+        return archive
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        passphrase: bytes,
+        *,
+        member: str | None = None,
+        write: bool = True,
+        now: Clock = utc_now,
+        rng: Random = os.urandom,
+    ) -> Archive:
+        """Unlock an archive; ``write=False`` takes a shared lock for readers."""
+        root = Path(path).absolute()
+        check_passphrase(passphrase)
+        cfg = read_config(root)
+        lock = ArchiveLock(root, exclusive=write)
+        try:
+            member_keys = open_key_file(choose_key(root, member), passphrase)
+            vault = open_vault_file(
+                vault_path(root / "keys", member_keys.member_id), member_keys, cfg.archive_id
+            )
+            if Signer(cfg.origin, vault.log_key).verifier.vkey != cfg.log_key:
+                from sahid.errors import VerificationError
+
+                raise VerificationError(
+                    f"{CONFIG_NAME}: log_key does not match the archive's log key "
+                    "(sahid.toml or the vault file was replaced)",
+                    step=1,
+                    where=CONFIG_NAME,
+                )
+            engine = open_engine(root / cfg.database, vault.subkey("db"))
+            check_schema(engine)
+        except BaseException:
+            lock.close()
+            raise
+        return cls(root, cfg, member_keys, vault, engine, lock, now=now, rng=rng)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self._lock.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- appending -----------------------------------------------------------------------
+    def append(self, kind: str, body: dict[str, Any]) -> Entry:
+        return self.append_batch([(kind, body)])[0]
+
+    def append_batch(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Entry]:
+        """Append entries and their projection rows, plus one checkpoint, atomically.
+
+        When this returns, the entries are durable (``synchronous=FULL`` commit).
+        """
+        with self.engine.begin() as conn:
+            made, note = self.ledger.append(conn, items, self.member, self._now, self._rng)
+            projections.apply(conn, made)
+        seen.remember(self.config.archive_id, note)
+        return made
+
+    # -- the log -------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        with self.engine.connect() as conn:
+            return self.ledger.size(conn)
+
+    def log_key(self) -> str:
+        """The C2SP note verifier key of the log (``name+keyid+base64``)."""
+        return self.config.log_key
+
+    def checkpoint(self) -> str:
+        with self.engine.connect() as conn:
+            latest = self.ledger.latest_checkpoint(conn)
+        if latest is None:
+            raise NotFound("the archive has no checkpoint yet")
+        return latest[1]
+
+    def checkpoints(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [note for _, note in self.ledger.checkpoint_notes(conn)]
+
+    def entry(self, seq: int) -> Entry:
+        with self.engine.connect() as conn:
+            size = self.ledger.size(conn)
+            if not 0 <= seq < size:
+                raise InputError(f"entry {seq} is out of range: the log has entries 0..{size - 1}")
+            return self.ledger.read_entry(conn, seq)
+
+    def _size_arg(self, size: int | None, current: int, what: str) -> int:
+        if size is None:
+            return current
+        if not 0 < size <= current:
+            raise InputError(f"{what} {size} is out of range: the log has size {current}")
+        return size
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
+        with self.engine.connect() as conn:
+            current = self.ledger.size(conn)
+            size = self._size_arg(size, current, "--size")
+            if not 0 <= index < size:
+                raise InputError(
+                    f"--index {index} is out of range: "
+                    f"a tree of size {size} has leaves 0..{size - 1}"
+                )
+            read = self.ledger.node_reader(conn)
+            proof = merkle.inclusion_proof(index, size, read)
+            leaf = read([(0, index)])[0]
+            root = merkle.root(size, read)
+        return InclusionProof(index, size, leaf, proof, root)
+
+    def consistency_proof(self, old: int, new: int | None = None) -> ConsistencyProof:
+        with self.engine.connect() as conn:
+            current = self.ledger.size(conn)
+            new = self._size_arg(new, current, "--new")
+            if not 0 < old <= new:
+                raise InputError(
+                    f"--old {old} is out of range: it must be between 1 and --new ({new})"
+                )
+            read = self.ledger.node_reader(conn)
+            proof = merkle.consistency_proof(old, new, read)
+            return ConsistencyProof(old, new, proof, merkle.root(old, read), merkle.root(new, read))
+
+    def write_tiles(self, out: str | os.PathLike[str]) -> tuple[int, Checkpoint]:
+        """Export C2SP tlog-tiles (hash tiles) and the latest checkpoint into ``out``."""
+        from sahid._internal.fsutil import write_atomic
+
+        target = Path(out)
+        if target.exists() and not target.is_dir():
+            raise InputError(f"{target} exists and is not a folder")
+        target.mkdir(parents=True, exist_ok=True)
+        with self.engine.connect() as conn:
+            latest = self.ledger.latest_checkpoint(conn)
+            if latest is None:
+                raise NotFound("the archive has no checkpoint yet")
+            size, note = latest
+            count = tiles.write_tiles(target, size, self.ledger.node_reader(conn))
+        write_atomic(target / "checkpoint", note.encode())
+        return count + 1, self.ledger.open_checkpoint(note)
+
+    def verify(self, progress: Any = None) -> Any:
+        """Recompute everything; see :func:`sahid.verify.verify_archive` for the steps."""
+        from sahid.verify import verify_archive
+
+        return verify_archive(self, progress)
+
+
+def check_passphrase(passphrase: bytes) -> None:
+    if not passphrase:
+        raise InputError("the passphrase is empty; give a passphrase of at least one character")
+
+
+def choose_key(root: Path, member: str | None) -> Path:
+    """The key file to unlock: the named member's, or the only one there is."""
+    keys_dir = root / "keys"
+    member = member or os.environ.get("SAHID_MEMBER") or None
+    if member:
+        path = key_path(keys_dir, member)
+        if not path.is_file():
+            raise NotFound(f"no key file for member {member} in {keys_dir}")
+        return path
+    try:
+        found = sorted(keys_dir.glob("*.key"))
+    except OSError:
+        found = []
+    if not found:
+        raise SahidError(f"{keys_dir} holds no member key file; restore keys/ from a backup")
+    if len(found) > 1:
+        names = ", ".join(p.stem for p in found)
+        raise InputError(f"several members have keys here ({names}); choose one with --member")
+    return found[0]

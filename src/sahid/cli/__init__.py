@@ -1,0 +1,1 @@
+"""The ``sahid`` command line: a thin Typer + Rich shell over :class:`sahid.Archive`."""

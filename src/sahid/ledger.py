@@ -1,0 +1,326 @@
+"""The append-only, signed Merkle ledger (DESIGN §3).
+
+An **entry** is RFC 8785 canonical JSON ``{v, seq, ts, by, kind, body, nonce, sig}``.
+``sig`` is the author's Ed25519 signature over ``ENTRY_DOMAIN`` followed by the canonical
+JSON of the entry without ``sig``; the random ``nonce`` makes the leaf a hiding
+commitment. The exact entry bytes are the Merkle leaf data (RFC 9162 leaf hash).
+
+At rest each entry is sealed with ChaCha20-Poly1305 under a key derived from the vault,
+with the archive id and ``seq`` as associated data, so a sealed entry moved to another
+row no longer opens. Each append batch stores its rows, the subtree hashes the batch
+completes, and one signed C2SP checkpoint in a single transaction.
+
+This module knows nothing about the CLI; ``sahid.Archive`` drives it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from sqlalchemy import Connection, func, insert, select
+
+from sahid._internal import merkle
+from sahid._internal.canonical import canonical_json, parse_canonical
+from sahid._internal.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from sahid._internal.note import Signer, Verifier
+from sahid.errors import InputError, VerificationError
+from sahid.keys import MemberKeys
+from sahid.schema import checkpoints, entries
+
+ENTRY_VERSION = 1
+ENTRY_DOMAIN = b"sahid/entry/v1\n"
+HASH = 32
+
+#: The closed set of entry kinds (DESIGN §3). Later features add theirs here.
+KINDS = frozenset(
+    {
+        "archive.created",
+        "member.added",
+        "key.rotated",
+        "evidence.added",
+        "evidence.received",
+        "incident.created",
+        "record.updated",
+        "link.added",
+        "statement.added",
+        "redaction.made",
+        "erased",
+    }
+)
+
+Random = Callable[[int], bytes]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_ts(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        raise InputError("timestamps must be timezone-aware")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One signed ledger entry and its exact leaf bytes."""
+
+    seq: int
+    ts: str
+    by: str
+    kind: str
+    body: dict[str, Any]
+    nonce: str
+    sig: str
+    data: bytes
+
+    @property
+    def leaf_hash(self) -> bytes:
+        return merkle.leaf_hash(self.data)
+
+    def signed_message(self) -> bytes:
+        """Domain ‖ JCS(entry without sig), cut from the canonical bytes when possible."""
+        tail = _tail(self.ts)
+        seg = b',"sig":"' + self.sig.encode() + b'"' + tail
+        if self.data.endswith(seg):
+            return ENTRY_DOMAIN + self.data[: -len(seg)] + tail
+        return ENTRY_DOMAIN + canonical_json(
+            _unsigned(self.seq, self.ts, self.by, self.kind, self.body, self.nonce)
+        )
+
+    def verify_signature(self, public_key: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(
+                base64.b64decode(self.sig), self.signed_message()
+            )
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+def _unsigned(
+    seq: int, ts: str, by: str, kind: str, body: dict[str, Any], nonce: str
+) -> dict[str, Any]:
+    return {
+        "v": ENTRY_VERSION,
+        "seq": seq,
+        "ts": ts,
+        "by": by,
+        "kind": kind,
+        "body": body,
+        "nonce": nonce,
+    }
+
+
+def _tail(ts: str) -> bytes:
+    """The canonical end of every entry: keys sort as …, seq, sig, ts, v."""
+    return b',"ts":' + canonical_json(ts) + b',"v":1}'
+
+
+def make_entry(
+    seq: int, ts: str, member: MemberKeys, kind: str, body: dict[str, Any], nonce: bytes
+) -> Entry:
+    """Sign an entry; the signed bytes gain ``"sig"`` by splicing, not re-encoding."""
+    if kind not in KINDS:
+        raise InputError(f"unknown entry kind {kind!r}; allowed: {', '.join(sorted(KINDS))}")
+    nonce_text = base64.b64encode(nonce).decode()
+    unsigned = canonical_json(_unsigned(seq, ts, member.member_id, kind, body, nonce_text), "entry")
+    sig = base64.b64encode(member.signing_key.sign(ENTRY_DOMAIN + unsigned))
+    tail = _tail(ts)
+    data = unsigned[: -len(tail)] + b',"sig":"' + sig + b'"' + tail
+    return Entry(seq, ts, member.member_id, kind, body, nonce_text, sig.decode(), data)
+
+
+def parse_entry(data: bytes, where: str) -> Entry:
+    """Parse leaf bytes into an Entry; anything non-canonical or odd is tampering."""
+    try:
+        doc = parse_canonical(data)
+    except VerificationError as exc:
+        raise VerificationError(f"{where}: {exc.message}", where=where) from None
+    if not isinstance(doc, dict) or set(doc) != {
+        "v",
+        "seq",
+        "ts",
+        "by",
+        "kind",
+        "body",
+        "nonce",
+        "sig",
+    }:
+        raise VerificationError(f"{where}: entry has wrong fields", where=where)
+    ok = (
+        doc["v"] == ENTRY_VERSION
+        and type(doc["seq"]) is int
+        and all(isinstance(doc[k], str) for k in ("ts", "by", "kind", "nonce", "sig"))
+        and isinstance(doc["body"], dict)
+    )
+    if not ok:
+        raise VerificationError(f"{where}: entry fields have wrong types", where=where)
+    return Entry(
+        doc["seq"], doc["ts"], doc["by"], doc["kind"], doc["body"], doc["nonce"], doc["sig"], data
+    )
+
+
+class Sealer:
+    """Seals entry bytes at rest; the AD binds archive id and position."""
+
+    def __init__(self, key: bytes, archive_id: str, rng: Random = os.urandom) -> None:
+        self._aead = ChaCha20Poly1305(key)
+        self._prefix = archive_id.encode() + b"\0"
+        self._rng = rng
+
+    def seal(self, seq: int, data: bytes) -> bytes:
+        nonce = self._rng(12)
+        return nonce + self._aead.encrypt(nonce, data, self._prefix + struct.pack(">Q", seq))
+
+    def open(self, seq: int, sealed: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(
+                sealed[:12], sealed[12:], self._prefix + struct.pack(">Q", seq)
+            )
+        except (InvalidTag, ValueError):
+            raise VerificationError(
+                f"entry {seq}: stored entry cannot be decrypted (altered, moved or replaced)",
+                where=f"entry {seq}",
+            ) from None
+
+
+def node_row(level: int, index: int) -> tuple[int, int]:
+    """Where node (level, index) is stored: (leaf row seq, byte offset in that row)."""
+    return ((index + 1) << level) - 1, (level - 1) * HASH
+
+
+class Ledger:
+    """Reads and appends ledger rows on a caller-owned connection/transaction."""
+
+    def __init__(
+        self, origin: str, sealer: Sealer, log_signer: Signer | None, log_verifier: Verifier
+    ):
+        self.origin = origin
+        self.sealer = sealer
+        self.log_signer = log_signer
+        self.log_verifier = log_verifier
+
+    # -- reading ------------------------------------------------------------------
+    @staticmethod
+    def size(conn: Connection) -> int:
+        n = conn.execute(select(func.max(entries.c.seq))).scalar()
+        return 0 if n is None else int(n) + 1
+
+    @staticmethod
+    def node_reader(conn: Connection) -> merkle.NodeReader:
+        """Batch reader of stored subtree hashes: one query per call."""
+
+        def read(nodes: Sequence[tuple[int, int]]) -> list[bytes]:
+            if not nodes:
+                return []
+            wanted = [node_row(level, index) if level else (index, -1) for level, index in nodes]
+            seqs = sorted({s for s, _ in wanted})
+            rows = {
+                r.seq: r
+                for r in conn.execute(
+                    select(entries.c.seq, entries.c.leaf_hash, entries.c.nodes).where(
+                        entries.c.seq.in_(seqs)
+                    )
+                )
+            }
+            out = []
+            for (level, index), (seq, off) in zip(nodes, wanted, strict=True):
+                row = rows.get(seq)
+                if row is None:
+                    raise VerificationError(
+                        f"entry {seq} is missing (needed for tree node {level}/{index})",
+                        where=f"entry {seq}",
+                    )
+                h = row.leaf_hash if off < 0 else row.nodes[off : off + HASH]
+                if len(h) != HASH:
+                    raise VerificationError(
+                        f"entry {seq}: stored tree node {level}/{index} is damaged",
+                        where=f"entry {seq}",
+                    )
+                out.append(bytes(h))
+            return out
+
+        return read
+
+    def root(self, conn: Connection, size: int) -> bytes:
+        return merkle.root(size, self.node_reader(conn))
+
+    def read_entry(self, conn: Connection, seq: int) -> Entry:
+        sealed = conn.execute(select(entries.c.sealed).where(entries.c.seq == seq)).scalar()
+        if sealed is None:
+            raise VerificationError(f"entry {seq} is missing", where=f"entry {seq}")
+        return parse_entry(self.sealer.open(seq, sealed), f"entry {seq}")
+
+    def iter_rows(self, conn: Connection, chunk: int = 5000) -> Iterator[Any]:
+        """Every stored row in seq order, read in chunks (memory bounded)."""
+        last = -1
+        while True:
+            rows = conn.execute(
+                select(entries).where(entries.c.seq > last).order_by(entries.c.seq).limit(chunk)
+            ).all()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].seq
+
+    def checkpoint_notes(self, conn: Connection) -> list[tuple[int, str]]:
+        return [
+            (int(r.size), str(r.note))
+            for r in conn.execute(select(checkpoints).order_by(checkpoints.c.size))
+        ]
+
+    def latest_checkpoint(self, conn: Connection) -> tuple[int, str] | None:
+        row = conn.execute(select(checkpoints).order_by(checkpoints.c.size.desc()).limit(1)).first()
+        return None if row is None else (int(row.size), str(row.note))
+
+    def open_checkpoint(self, note: str) -> Checkpoint:
+        cp = open_checkpoint(note, self.log_verifier)
+        if cp.origin != self.origin:
+            raise VerificationError(f"checkpoint origin {cp.origin!r} is not {self.origin!r}")
+        return cp
+
+    # -- appending ----------------------------------------------------------------
+    def append(
+        self,
+        conn: Connection,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        member: MemberKeys,
+        now: Clock = utc_now,
+        rng: Random = os.urandom,
+    ) -> tuple[list[Entry], str]:
+        """Sign, seal and store ``items`` plus one checkpoint, inside ``conn``'s transaction."""
+        if not items:
+            raise InputError("nothing to append")
+        if self.log_signer is None:
+            raise InputError("this archive was opened read-only")
+        start = self.size(conn)
+        tree = merkle.CompactRange.from_reader(start, self.node_reader(conn))
+        ts = format_ts(now())
+        made: list[Entry] = []
+        rows: list[dict[str, Any]] = []
+        seal = self.sealer.seal
+        for offset, (kind, body) in enumerate(items):
+            seq = start + offset
+            entry = make_entry(seq, ts, member, kind, body, rng(16))
+            leaf = merkle.leaf_hash(entry.data)
+            nodes = b"".join(tree.append(leaf))
+            rows.append(
+                {"seq": seq, "leaf_hash": leaf, "nodes": nodes, "sealed": seal(seq, entry.data)}
+            )
+            made.append(entry)
+        conn.execute(insert(entries), rows)
+        cp = Checkpoint(self.origin, tree.size, tree.root())
+        note = sign_checkpoint(cp, self.log_signer)
+        conn.execute(insert(checkpoints), [{"size": cp.size, "note": note}])
+        return made, note

@@ -1,0 +1,138 @@
+"""The archive's database and its lock (DESIGN §1).
+
+Embedded mode keeps the ledger and the projections in one SQLCipher file whose raw key
+is derived from the vault's data key: nothing in ``sahid.db`` (or its WAL) is readable
+without a member's passphrase, and temp tables live in memory, never in plaintext files.
+Writes run in ``BEGIN IMMEDIATE`` transactions with ``synchronous=FULL``: once a commit
+returns, the entries it holds survive a crash or power cut.
+
+A second process is kept out by an advisory ``flock`` on ``sahid.lock`` (exclusive for
+writers, shared for readers), so users see "archive is in use" instead of a SQLite
+busy error.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.pool import StaticPool
+
+from sahid.errors import LockedError, SahidError, VerificationError
+
+LOCK_NAME = "sahid.lock"
+SCHEMA_HEAD = "0001"
+
+
+class ArchiveLock:
+    """An advisory lock on the archive folder, released on close or process death."""
+
+    def __init__(self, root: Path, *, exclusive: bool) -> None:
+        self.path = root / LOCK_NAME
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise LockedError(
+                f"archive {root} is in use by another sahid process; "
+                "wait for it to finish, then try again"
+            ) from None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = -1
+
+
+def open_engine(path: Path, key: bytes, *, create: bool = False) -> Engine:
+    """One SQLCipher connection keyed with ``key``; a wrong key or a damaged file fails."""
+    import sqlcipher3.dbapi2 as dbapi
+
+    if not create and not path.is_file():
+        raise VerificationError(
+            f"{path.name} is missing from the archive: restore it from a backup",
+            step=1,
+            where=path.name,
+        )
+
+    def connect() -> Any:
+        conn = dbapi.connect(str(path), isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA cipher_log_level = NONE")
+            conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except dbapi.DatabaseError as exc:
+            conn.close()
+            raise VerificationError(
+                f"{path.name} cannot be decrypted with this archive's key "
+                f"({exc}): the database was replaced or corrupted",
+                step=1,
+                where=path.name,
+            ) from None
+        return conn
+
+    engine = create_engine(
+        "sqlite+pysqlite://", module=dbapi, creator=connect, poolclass=StaticPool
+    )
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "handle_error")
+    def _damaged(ctx: Any) -> None:
+        """A damaged page is an integrity failure naming the file, not a traceback."""
+        orig = ctx.original_exception
+        if isinstance(orig, dbapi.OperationalError):
+            raise SahidError(
+                f"{path.name}: {orig}; check free disk space and permissions"
+            ) from None
+        if isinstance(orig, dbapi.DatabaseError) and not isinstance(orig, dbapi.IntegrityError):
+            raise VerificationError(
+                f"{path.name} is damaged ({orig}): a page failed its integrity check; "
+                "restore the archive from a backup",
+                where=path.name,
+            ) from None
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to head with Alembic (used at init and by `sahid upgrade`)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "_migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database whose schema this version does not know."""
+    with engine.connect() as conn:
+        rev = None
+        if inspect(conn).has_table("alembic_version"):
+            rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if rev != SCHEMA_HEAD:
+        raise VerificationError(
+            f"sahid.db: schema version is {rev!r} but this sahid expects {SCHEMA_HEAD!r}",
+            step=1,
+            where="sahid.db",
+        )
+
+
+def page_problems(engine: Engine) -> list[str]:
+    """SQLCipher's HMAC check of every page, including pages no query would read."""
+    with engine.connect() as conn:
+        return [str(r[0]) for r in conn.exec_driver_sql("PRAGMA cipher_integrity_check")]

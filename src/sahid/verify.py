@@ -1,0 +1,275 @@
+"""``sahid verify``: recompute everything from the stored ledger (DESIGN §3).
+
+Steps (every failure message starts with its step and names the first bad place):
+
+1. **Keys and configuration** — ``sahid.toml`` parses, the member key file and vault open
+   (done by ``Archive.open``), the log key matches ``sahid.toml``, every database page
+   passes SQLCipher's HMAC check, and every key file's public keys match the
+   ``member.added`` entry of that member.
+2. **Entries** — for seq 0, 1, 2, … every row exists, decrypts, is canonical JSON with
+   the row's own seq, has a known kind, is signed by a member added before it (seq 0
+   may add its own signer), and its stored leaf hash equals the recomputed one.
+3. **Tree** — the subtree hashes stored with each row equal those recomputed from the
+   leaves.
+4. **Checkpoints** — each checkpoint's note signature verifies with the log key, its
+   origin is the archive's, and its root equals the recomputed root at its size; the
+   newest covers every entry.
+5. **Consistency** — a consistency proof between each pair of consecutive checkpoints,
+   built from stored hashes, verifies against both signed roots.
+6. **Projections** — replaying every entry into an empty database gives exactly the
+   stored tables.
+7. **Rollback** — the archive is not older than, nor inconsistent with, the newest
+   checkpoint this machine has seen for it (see :mod:`sahid.seen`).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from sahid import projections, seen
+from sahid._internal import merkle
+from sahid.errors import SahidError, VerificationError
+from sahid.keys import read_key_header
+from sahid.ledger import KINDS, parse_entry
+from sahid.store import page_problems
+
+if TYPE_CHECKING:
+    from sahid.archive import Archive
+
+Progress = Callable[[str, int, int], None]
+
+STEPS = (
+    "keys and configuration",
+    "entries",
+    "tree",
+    "checkpoints",
+    "consistency",
+    "projections",
+    "rollback",
+)
+
+
+@dataclass
+class VerifyReport:
+    size: int = 0
+    root: bytes = merkle.EMPTY_ROOT
+    checkpoints: int = 0
+    steps: list[str] = field(default_factory=list)
+    seen_size: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "size": self.size,
+            "root": base64.b64encode(self.root).decode(),
+            "checkpoints": self.checkpoints,
+            "steps": self.steps,
+            "seen_size": self.seen_size,
+        }
+
+
+def fail(step: int, where: str, what: str) -> VerificationError:
+    return VerificationError(
+        f"step {step} ({STEPS[step - 1]}): {where}: {what}", step=step, where=where
+    )
+
+
+def verify_archive(archive: Archive, progress: Progress | None = None) -> VerifyReport:
+    report = VerifyReport()
+    tick = progress or (lambda _s, _d, _t: None)
+    ledger = archive.ledger
+    problems = page_problems(archive.engine)
+    if problems:
+        raise fail(
+            1, "sahid.db", f"page integrity check failed ({problems[0]}); restore from a backup"
+        )
+    replay = projections.replay_engine()
+    with archive.engine.connect() as conn, replay.begin() as rconn:
+        size = ledger.size(conn)
+        notes = ledger.checkpoint_notes(conn)
+        cp_sizes = {s for s, _ in notes}
+        roots: dict[int, bytes] = {}
+        report.steps.append(STEPS[0])
+
+        # Steps 2 and 3: one pass over the rows.
+        members: dict[str, bytes] = {}
+        tree = merkle.CompactRange()
+        sealer = ledger.sealer
+        expected = 0
+        for row in ledger.iter_rows(conn):
+            where = f"entry {expected}"
+            if row.seq != expected:
+                raise fail(2, where, f"is missing (the next stored entry is {row.seq})")
+            try:
+                entry = parse_entry(sealer.open(row.seq, row.sealed), where)
+            except VerificationError as exc:
+                raise fail(2, where, exc.message.removeprefix(f"{where}: ")) from None
+            if entry.seq != row.seq:
+                raise fail(2, where, f"holds seq {entry.seq}: entries were reordered or copied")
+            if entry.kind not in KINDS:
+                raise fail(2, where, f"unknown kind {entry.kind!r}")
+            key = members.get(entry.by)
+            if key is None and entry.seq == 0 and entry.kind == "member.added":
+                key = _b64(entry.body.get("ed25519"), where)
+            if key is None:
+                raise fail(2, where, f"signed by {entry.by}, who is not a member at that point")
+            if not entry.verify_signature(key):
+                raise fail(2, where, "signature invalid")
+            leaf = entry.leaf_hash
+            if leaf != row.leaf_hash:
+                raise fail(2, where, "stored leaf hash does not match the entry")
+            if entry.kind == "member.added":
+                members[str(entry.body.get("member"))] = _b64(entry.body.get("ed25519"), where)
+            if entry.kind == "archive.created" and (
+                entry.body.get("archive") != archive.config.archive_id
+                or entry.body.get("log_key") != archive.config.log_key
+                or entry.body.get("origin") != archive.config.origin
+            ):
+                raise fail(2, where, "archive.created does not match sahid.toml")
+            if b"".join(tree.append(leaf)) != row.nodes:
+                raise fail(3, where, "stored subtree hashes do not match the leaves")
+            try:
+                projections.apply(rconn, [entry])
+            except (KeyError, TypeError, ValueError, SQLAlchemyError) as exc:
+                raise fail(6, where, f"cannot be replayed ({type(exc).__name__})") from None
+            expected += 1
+            if expected in cp_sizes:
+                roots[expected] = tree.root()
+            if expected % 1000 == 0:
+                tick("entries", expected, size)
+        if expected != size:
+            raise fail(2, f"entry {expected}", "is missing")
+        tick("entries", size, size)
+        report.size = size
+        report.root = tree.root()
+        report.steps += [STEPS[1], STEPS[2]]
+        _check_key_files(archive, members)
+
+        # Step 4: checkpoints.
+        opened = []
+        for cp_size, note in notes:
+            where = f"checkpoint {cp_size}"
+            try:
+                cp = ledger.open_checkpoint(note)
+            except VerificationError as exc:
+                raise fail(4, where, exc.message) from None
+            if cp.size != cp_size:
+                raise fail(4, where, f"note says size {cp.size}")
+            if cp.size > size:
+                raise fail(4, where, f"covers {cp.size} entries but the log has {size}")
+            if roots.get(cp.size) != cp.root_hash:
+                raise fail(4, where, "root does not match the entries")
+            opened.append(cp)
+        if not opened:
+            raise fail(4, "checkpoints", "none found")
+        if opened[-1].size != size:
+            raise fail(
+                4,
+                f"entry {opened[-1].size}",
+                f"entries {opened[-1].size}..{size - 1} are not covered by any checkpoint",
+            )
+        report.checkpoints = len(opened)
+        report.steps.append(STEPS[3])
+
+        # Step 5: consistency between consecutive checkpoints.
+        read = ledger.node_reader(conn)
+        for i, (old, new) in enumerate(pairwise(opened)):
+            try:
+                proof = merkle.consistency_proof(old.size, new.size, read)
+                merkle.verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
+            except VerificationError as exc:
+                raise fail(5, f"checkpoints {old.size}->{new.size}", exc.message) from None
+            if i % 1000 == 0:
+                tick("consistency", i, len(opened) - 1)
+        report.steps.append(STEPS[4])
+
+        # Step 6: projections.
+        stored = projections.table_rows(conn)
+        replayed = projections.table_rows(rconn)
+        for table, rows in replayed.items():
+            if stored.get(table) != rows:
+                raise fail(6, f"table {table}", _first_difference(stored.get(table, []), rows))
+        report.steps.append(STEPS[5])
+
+        # Step 7: rollback memory.
+        report.seen_size = _check_seen(archive, opened[-1].size, read)
+        report.steps.append(STEPS[6])
+    replay.dispose()
+    seen.remember(archive.config.archive_id, notes[-1][1])
+    return report
+
+
+def _b64(value: object, where: str) -> bytes:
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except ValueError:
+        raise fail(2, where, "member key is not base64") from None
+
+
+def _check_key_files(archive: Archive, members: dict[str, bytes]) -> None:
+    """Step 1 (after replay): every key file belongs to a member with the same keys."""
+    me = archive.member
+    if members.get(me.member_id) != me.sign_public:
+        raise fail(
+            1, f"keys/{me.member_id}.key", "does not match the member recorded in the ledger"
+        )
+    for path in sorted((archive.root / "keys").glob("*.key")):
+        where = f"keys/{path.name}"
+        try:
+            header = read_key_header(path)
+        except SahidError as exc:
+            raise fail(1, where, exc.message) from None
+        public = header.get("public", {}).get("ed25519")
+        if header["member"] != path.stem or members.get(path.stem) is None:
+            raise fail(1, where, "belongs to no member of this archive (key file replaced?)")
+        if public != base64.b64encode(members[path.stem]).decode():
+            raise fail(
+                1, where, "public key differs from the member's ledger entry (key file replaced)"
+            )
+
+
+def _check_seen(archive: Archive, size: int, read: merkle.NodeReader) -> int | None:
+    note = seen.recall(archive.config.archive_id)
+    if note is None:
+        return None
+    where = f"{seen.state_dir()}/seen/{archive.config.archive_id}.checkpoint"
+    try:
+        cp = archive.ledger.open_checkpoint(note)
+    except VerificationError as exc:
+        raise fail(
+            7,
+            where,
+            f"remembered checkpoint does not verify with this archive's log key ({exc.message})",
+        ) from None
+    if cp.size > size:
+        raise fail(
+            7,
+            f"checkpoint {cp.size}",
+            f"this machine has seen a checkpoint of size {cp.size} but the archive has only "
+            f"{size} entries: it was rolled back",
+        )
+    if merkle.root(cp.size, read) != cp.root_hash:
+        raise fail(
+            7,
+            f"checkpoint {cp.size}",
+            "the archive is inconsistent with the checkpoint this machine saw (history rewritten)",
+        )
+    return cp.size
+
+
+def _first_difference(stored: list[tuple[Any, ...]], replayed: list[tuple[Any, ...]]) -> str:
+    for i, (a, b) in enumerate(zip(stored, replayed, strict=False)):
+        if a != b:
+            return f"row {i} differs from the replay (stored key {a[0]!r}, replayed key {b[0]!r})"
+    if len(stored) > len(replayed):
+        extra = stored[len(replayed)][0]
+        return f"has {len(stored) - len(replayed)} row(s) no entry explains (first key {extra!r})"
+    return (
+        f"is missing {len(replayed) - len(stored)} row(s) (first key {replayed[len(stored)][0]!r})"
+    )
