@@ -29,12 +29,13 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from sqlalchemy import Connection, func, insert, select
 
 from sahid._internal import merkle
-from sahid._internal.canonical import canonical_json, parse_canonical
+from sahid._internal.canonical import canonical_json, check, encode_checked, parse_canonical
 from sahid._internal.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from sahid._internal.note import Signer, Verifier
 from sahid.errors import InputError, VerificationError
 from sahid.keys import MemberKeys
 from sahid.schema import checkpoints, entries
+from sahid.store import insert_many
 
 ENTRY_VERSION = 1
 ENTRY_DOMAIN = b"sahid/entry/v1\n"
@@ -124,7 +125,7 @@ def _unsigned(
 
 def _tail(ts: str) -> bytes:
     """The canonical end of every entry: keys sort as …, seq, sig, ts, v."""
-    return b',"ts":' + canonical_json(ts) + b',"v":1}'
+    return b',"ts":"' + ts.encode() + b'","v":1}'
 
 
 def make_entry(
@@ -133,10 +134,13 @@ def make_entry(
     """Sign an entry; the signed bytes gain ``"sig"`` by splicing, not re-encoding."""
     if kind not in KINDS:
         raise InputError(f"unknown entry kind {kind!r}; allowed: {', '.join(sorted(KINDS))}")
+    check(body, "body")  # the envelope fields are ours and of known types
     nonce_text = base64.b64encode(nonce).decode()
-    unsigned = canonical_json(_unsigned(seq, ts, member.member_id, kind, body, nonce_text), "entry")
+    unsigned = encode_checked(_unsigned(seq, ts, member.member_id, kind, body, nonce_text))
     sig = base64.b64encode(member.signing_key.sign(ENTRY_DOMAIN + unsigned))
     tail = _tail(ts)
+    if not unsigned.endswith(tail):
+        raise InputError(f"timestamp {ts!r} is not in sahid's UTC format")
     data = unsigned[: -len(tail)] + b',"sig":"' + sig + b'"' + tail
     return Entry(seq, ts, member.member_id, kind, body, nonce_text, sig.decode(), data)
 
@@ -308,18 +312,16 @@ class Ledger:
         tree = merkle.CompactRange.from_reader(start, self.node_reader(conn))
         ts = format_ts(now())
         made: list[Entry] = []
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[int, bytes, bytes, bytes]] = []
         seal = self.sealer.seal
         for offset, (kind, body) in enumerate(items):
             seq = start + offset
             entry = make_entry(seq, ts, member, kind, body, rng(16))
             leaf = merkle.leaf_hash(entry.data)
             nodes = b"".join(tree.append(leaf))
-            rows.append(
-                {"seq": seq, "leaf_hash": leaf, "nodes": nodes, "sealed": seal(seq, entry.data)}
-            )
+            rows.append((seq, leaf, nodes, seal(seq, entry.data)))
             made.append(entry)
-        conn.execute(insert(entries), rows)
+        insert_many(conn, entries, rows)
         cp = Checkpoint(self.origin, tree.size, tree.root())
         note = sign_checkpoint(cp, self.log_signer)
         conn.execute(insert(checkpoints), [{"size": cp.size, "note": note}])

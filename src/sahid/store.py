@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, inspect, text
 from sqlalchemy.pool import StaticPool
 
 from sahid.errors import LockedError, SahidError, VerificationError
@@ -136,3 +137,20 @@ def page_problems(engine: Engine) -> list[str]:
     """SQLCipher's HMAC check of every page, including pages no query would read."""
     with engine.connect() as conn:
         return [str(r[0]) for r in conn.exec_driver_sql("PRAGMA cipher_integrity_check")]
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Bulk insert of positional rows straight to the driver (the append hot path).
+
+    SQLAlchemy's per-row parameter processing costs more than SQLite's insert itself;
+    the rows here are plain ints and bytes, so they can go to ``executemany`` as they are.
+    """
+    marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if marks is None:
+        conn.execute(insert(table), [dict(zip(table.columns.keys(), r, strict=True)) for r in rows])
+        return
+    cols = ", ".join(table.columns.keys())
+    values = ", ".join([marks] * len(table.columns))
+    # Table and column names come from our schema, never from input.
+    sql = f"INSERT INTO {table.name} ({cols}) VALUES ({values})"  # noqa: S608
+    conn.exec_driver_sql(sql, list(rows))

@@ -13,11 +13,13 @@ characters above U+FFFF, which takes a slow path.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from sahid.errors import InputError, VerificationError
 
 MAX_INT = 2**53 - 1
+_NON_BMP = re.compile(rb"[\xf0-\xf4]")  # lead bytes of 4-byte UTF-8 sequences
 _encode = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 ).encode
@@ -71,11 +73,53 @@ def _slow(value: Any) -> str:
     return _encode(value)
 
 
+def _plain(value: Any) -> bool:
+    """Cheap, iterative type check of the whole tree (the hot path of every append)."""
+    stack = [value]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        x = pop()
+        t = type(x)
+        if t is str or t is bool or x is None:
+            continue
+        if t is dict:
+            for k, v in x.items():
+                if type(k) is not str:
+                    return False
+                push(v)
+        elif t is list or t is tuple:
+            extend(x)
+        elif t is int:
+            if not -MAX_INT <= x <= MAX_INT:
+                return False
+        else:
+            return False
+    return True
+
+
+def check(value: Any, path: str = "$") -> None:
+    """Raise InputError naming the first value outside the allowed subset."""
+    if not _plain(value):
+        _check(value, path)
+
+
+def encode_checked(value: Any, path: str = "$") -> bytes:
+    """JCS bytes of a tree that already passed :func:`check` (types are not re-walked)."""
+    try:
+        out = _encode(value).encode("utf-8")
+    except UnicodeEncodeError:
+        _check(value, path)  # names the lone surrogate
+        raise
+    # Keys above U+FFFF need UTF-16 ordering; any such character is a 4-byte UTF-8 lead.
+    if _NON_BMP.search(out) and _check(value, path):
+        return _slow(value).encode("utf-8")
+    return out
+
+
 def canonical_json(obj: Any, path: str = "$") -> bytes:
     """The RFC 8785 bytes of ``obj``; InputError names the first offending path."""
-    if _check(obj, path):
-        return _slow(obj).encode("utf-8")
-    return _encode(obj).encode("utf-8")
+    check(obj, path)
+    return encode_checked(obj, path)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

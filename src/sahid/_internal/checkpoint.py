@@ -23,7 +23,8 @@ class Checkpoint:
         return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root_hash).decode()}\n{ext}"
 
     @classmethod
-    def parse(cls, body: str) -> Checkpoint:
+    def parse(cls, body: str, hash_size: int | None = 32) -> Checkpoint:
+        """Parse a checkpoint body; ``hash_size=None`` accepts any root length (other logs)."""
         if not body.endswith("\n"):
             raise VerificationError("malformed checkpoint: must end with a newline")
         lines = body[:-1].split("\n")
@@ -45,8 +46,8 @@ class Checkpoint:
             root = base64.b64decode(root_text.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError):
             raise VerificationError("malformed checkpoint: root hash is not base64") from None
-        if len(root) != 32:
-            raise VerificationError("malformed checkpoint: root hash is not 32 bytes")
+        if not root or (hash_size is not None and len(root) != hash_size):
+            raise VerificationError(f"malformed checkpoint: root hash is not {hash_size} bytes")
         if any(not line for line in ext):
             raise VerificationError("malformed checkpoint: empty extension line")
         return cls(origin, size, root, tuple(ext))
