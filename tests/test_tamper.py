@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from sahid import Archive, SahidError
+from sahid import Archive, SahidError, VerificationError
 
 from conftest import FAST_KDF, PASSPHRASE, fill
 
@@ -32,6 +32,7 @@ class Mutation:
     name: str
     expect: str  # the place the error message must name
     db: Callable[[object], None] | None = None  # SQL on an insider connection
+    insider: Callable[[object, Archive], None] | None = None  # rewrite with the archive's keys
     files: Callable[[Path, Path], None] | None = None  # (archive root, spare archive root)
 
 
@@ -86,6 +87,39 @@ def _copy_row(src: int, dst: int) -> Callable[[object], None]:
         src,
         dst,
     )
+
+
+def _resealed(seq: int, change: Callable[[dict], dict]) -> Callable[[object], None]:
+    """An insider with the database key rewrites an entry and fixes its leaf hash."""
+
+    def run(conn: object, arc: Archive) -> None:
+        from sahid._internal.canonical import canonical_json, parse_canonical
+        from sahid._internal.merkle import leaf_hash
+
+        sealed = conn.exec_driver_sql("SELECT sealed FROM entries WHERE seq = ?", (seq,)).scalar()  # type: ignore[attr-defined]
+        doc = change(parse_canonical(arc.ledger.sealer.open(seq, sealed)))
+        data = canonical_json(doc)
+        conn.exec_driver_sql(  # type: ignore[attr-defined]
+            "UPDATE entries SET sealed = ?, leaf_hash = ? WHERE seq = ?",
+            (arc.ledger.sealer.seal(seq, data), leaf_hash(data), seq),
+        )
+
+    return run
+
+
+def _edit_body(doc: dict) -> dict:
+    doc["body"] = {**doc["body"], "forged": "police were not there"}
+    return doc
+
+
+def _resign_with_stranger(doc: dict) -> dict:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    doc["body"] = {**doc["body"], "forged": True}
+    doc["sig"] = base64.b64encode(Ed25519PrivateKey.generate().sign(b"x")).decode()
+    return doc
 
 
 def _edit_note_line(line_no: int, edit: Callable[[str], str]) -> Callable[[str], str]:
@@ -193,6 +227,12 @@ def mutations(size: int, cp_sizes: list[int], node_rows: list[int], db_len: int)
                     db=_copy_row(seq, seq + 1),
                 )
             )
+        m.append(Mutation(f"resealed-forged-body-{seq}", e, insider=_resealed(seq, _edit_body)))
+        m.append(
+            Mutation(
+                f"resealed-stranger-sig-{seq}", e, insider=_resealed(seq, _resign_with_stranger)
+            )
+        )
         if seq in node_rows:
             m.append(
                 Mutation(
@@ -378,9 +418,12 @@ def test_every_tampering_is_detected_and_located(pristine, tmp_path, monkeypatch
             mut.files(copy, spare)
         try:
             with Archive.open(copy, PASSPHRASE) as arc:
-                if mut.db is not None:
+                if mut.db is not None or mut.insider is not None:
                     with arc.engine.begin() as conn:
-                        mut.db(conn)
+                        if mut.db is not None:
+                            mut.db(conn)
+                        if mut.insider is not None:
+                            mut.insider(conn, arc)
                 arc.verify()
         except SahidError as exc:
             if mut.expect not in exc.message:
@@ -389,3 +432,18 @@ def test_every_tampering_is_detected_and_located(pristine, tmp_path, monkeypatch
             missed.append(f"{mut.name}: NOT DETECTED")
         shutil.rmtree(copy)
     assert not missed, "\n".join(missed)
+
+
+def test_first_bad_signature_is_named_in_a_big_archive(make_archive):
+    """Big archives verify signatures in worker processes; the first bad one is named."""
+    arc = make_archive(entries=6000, batch=6000)
+    assert arc.verify().size == 6002
+    with arc.engine.begin() as conn:
+        _resealed(4600, _edit_body)(conn, arc)
+        _resealed(5200, _resign_with_stranger)(conn, arc)
+    with pytest.raises(VerificationError, match="entry 4600: signature invalid"):
+        arc.verify()
+    with arc.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE entries SET leaf_hash = zeroblob(32) WHERE seq = 5000")
+    with pytest.raises(VerificationError, match="entry 4600: signature invalid"):
+        arc.verify()

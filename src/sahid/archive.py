@@ -24,6 +24,7 @@ from sahid._internal import merkle, tiles
 from sahid._internal.checkpoint import Checkpoint
 from sahid._internal.fsutil import fsync_dir
 from sahid._internal.note import Signer
+from sahid._internal.workers import CryptoPool
 from sahid.config import CONFIG_NAME, ArchiveConfig, KdfParams, read_config, write_config
 from sahid.errors import InputError, NotFound, SahidError
 from sahid.keys import (
@@ -103,6 +104,7 @@ class Archive:
         self._now = now
         self._rng = rng
         self.log_signer = Signer(config.origin, vault.log_key)
+        self.pool = CryptoPool()
         self.ledger = Ledger(
             config.origin,
             Sealer(vault.subkey("entries"), config.archive_id, rng),
@@ -225,6 +227,7 @@ class Archive:
         return cls(root, cfg, member_keys, vault, engine, lock, now=now, rng=rng)
 
     def close(self) -> None:
+        self.pool.close()
         self.engine.dispose()
         self._lock.close()
 
@@ -246,7 +249,9 @@ class Archive:
         When this returns, the entries are durable (``synchronous=FULL`` commit).
         """
         with self.engine.begin() as conn:
-            made, note = self.ledger.append(conn, items, self.member, self._now, self._rng)
+            made, note = self.ledger.append(
+                conn, items, self.member, self._now, self._rng, self.pool
+            )
             projections.apply(conn, made)
         seen.remember(self.config.archive_id, note)
         return made

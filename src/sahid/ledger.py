@@ -32,8 +32,9 @@ from sahid._internal import merkle
 from sahid._internal.canonical import canonical_json, check, encode_checked, parse_canonical
 from sahid._internal.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from sahid._internal.note import Signer, Verifier
+from sahid._internal.workers import PARALLEL_THRESHOLD, CryptoPool
 from sahid.errors import InputError, VerificationError
-from sahid.keys import MemberKeys
+from sahid.keys import MemberKeys, ed25519_seed
 from sahid.schema import checkpoints, entries
 from sahid.store import insert_many
 
@@ -128,21 +129,42 @@ def _tail(ts: str) -> bytes:
     return b',"ts":"' + ts.encode() + b'","v":1}'
 
 
-def make_entry(
-    seq: int, ts: str, member: MemberKeys, kind: str, body: dict[str, Any], nonce: bytes
-) -> Entry:
-    """Sign an entry; the signed bytes gain ``"sig"`` by splicing, not re-encoding."""
+def prepare_entry(
+    seq: int, ts: str, by: str, kind: str, body: dict[str, Any], nonce: bytes
+) -> tuple[bytes, str]:
+    """The signed message (domain ‖ JCS without sig) and the nonce as text."""
     if kind not in KINDS:
         raise InputError(f"unknown entry kind {kind!r}; allowed: {', '.join(sorted(KINDS))}")
     check(body, "body")  # the envelope fields are ours and of known types
     nonce_text = base64.b64encode(nonce).decode()
-    unsigned = encode_checked(_unsigned(seq, ts, member.member_id, kind, body, nonce_text))
-    sig = base64.b64encode(member.signing_key.sign(ENTRY_DOMAIN + unsigned))
+    return ENTRY_DOMAIN + encode_checked(_unsigned(seq, ts, by, kind, body, nonce_text)), nonce_text
+
+
+def finish_entry(
+    seq: int,
+    ts: str,
+    by: str,
+    kind: str,
+    body: dict[str, Any],
+    nonce_text: str,
+    msg: bytes,
+    sig: bytes,
+) -> Entry:
+    """Splice ``"sig"`` into the signed bytes instead of encoding the entry again."""
     tail = _tail(ts)
-    if not unsigned.endswith(tail):
+    if not msg.endswith(tail):
         raise InputError(f"timestamp {ts!r} is not in sahid's UTC format")
-    data = unsigned[: -len(tail)] + b',"sig":"' + sig + b'"' + tail
-    return Entry(seq, ts, member.member_id, kind, body, nonce_text, sig.decode(), data)
+    sig_text = base64.b64encode(sig)
+    data = msg[len(ENTRY_DOMAIN) : -len(tail)] + b',"sig":"' + sig_text + b'"' + tail
+    return Entry(seq, ts, by, kind, body, nonce_text, sig_text.decode(), data)
+
+
+def make_entry(
+    seq: int, ts: str, member: MemberKeys, kind: str, body: dict[str, Any], nonce: bytes
+) -> Entry:
+    msg, nonce_text = prepare_entry(seq, ts, member.member_id, kind, body, nonce)
+    sig = member.signing_key.sign(msg)
+    return finish_entry(seq, ts, member.member_id, kind, body, nonce_text, msg, sig)
 
 
 def parse_entry(data: bytes, where: str) -> Entry:
@@ -302,8 +324,13 @@ class Ledger:
         member: MemberKeys,
         now: Clock = utc_now,
         rng: Random = os.urandom,
+        pool: CryptoPool | None = None,
     ) -> tuple[list[Entry], str]:
-        """Sign, seal and store ``items`` plus one checkpoint, inside ``conn``'s transaction."""
+        """Sign, seal and store ``items`` plus one checkpoint, inside ``conn``'s transaction.
+
+        Big batches have their signatures made by ``pool`` while this process seals and
+        hashes the chunks already signed.
+        """
         if not items:
             raise InputError("nothing to append")
         if self.log_signer is None:
@@ -314,9 +341,19 @@ class Ledger:
         made: list[Entry] = []
         rows: list[tuple[int, bytes, bytes, bytes]] = []
         seal = self.sealer.seal
-        for offset, (kind, body) in enumerate(items):
-            seq = start + offset
-            entry = make_entry(seq, ts, member, kind, body, rng(16))
+        by = member.member_id
+        prepared = [
+            (start + i, kind, body, *prepare_entry(start + i, ts, by, kind, body, rng(16)))
+            for i, (kind, body) in enumerate(items)
+        ]
+        if pool is not None and pool.useful and len(items) >= PARALLEL_THRESHOLD:
+            seed = ed25519_seed(member.signing_key)
+            futures = pool.sign(seed, [p[3] for p in prepared])
+            chunks = (sig for f in futures for sig in f.result())
+        else:
+            chunks = (member.signing_key.sign(p[3]) for p in prepared)
+        for (seq, kind, body, msg, nonce_text), sig in zip(prepared, chunks, strict=True):
+            entry = finish_entry(seq, ts, by, kind, body, nonce_text, msg, sig)
             leaf = merkle.leaf_hash(entry.data)
             nodes = b"".join(tree.append(leaf))
             rows.append((seq, leaf, nodes, seal(seq, entry.data)))

@@ -26,14 +26,18 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.exc import SQLAlchemyError
 
 from sahid import projections, seen
 from sahid._internal import merkle
+from sahid._internal.workers import CHUNK, PARALLEL_THRESHOLD, CryptoPool
 from sahid.errors import SahidError, VerificationError
 from sahid.keys import read_key_header
 from sahid.ledger import KINDS, parse_entry
@@ -97,54 +101,60 @@ def verify_archive(archive: Archive, progress: Progress | None = None) -> Verify
         roots: dict[int, bytes] = {}
         report.steps.append(STEPS[0])
 
-        # Steps 2 and 3: one pass over the rows.
+        # Steps 2 and 3: one pass over the rows; signatures may go to worker processes.
         members: dict[str, bytes] = {}
+        sigs = _Signatures(archive.pool if size >= PARALLEL_THRESHOLD else None)
         tree = merkle.CompactRange()
         sealer = ledger.sealer
         expected = 0
-        for row in ledger.iter_rows(conn):
-            where = f"entry {expected}"
-            if row.seq != expected:
-                raise fail(2, where, f"is missing (the next stored entry is {row.seq})")
-            try:
-                entry = parse_entry(sealer.open(row.seq, row.sealed), where)
-            except VerificationError as exc:
-                raise fail(2, where, exc.message.removeprefix(f"{where}: ")) from None
-            if entry.seq != row.seq:
-                raise fail(2, where, f"holds seq {entry.seq}: entries were reordered or copied")
-            if entry.kind not in KINDS:
-                raise fail(2, where, f"unknown kind {entry.kind!r}")
-            key = members.get(entry.by)
-            if key is None and entry.seq == 0 and entry.kind == "member.added":
-                key = _b64(entry.body.get("ed25519"), where)
-            if key is None:
-                raise fail(2, where, f"signed by {entry.by}, who is not a member at that point")
-            if not entry.verify_signature(key):
-                raise fail(2, where, "signature invalid")
-            leaf = entry.leaf_hash
-            if leaf != row.leaf_hash:
-                raise fail(2, where, "stored leaf hash does not match the entry")
-            if entry.kind == "member.added":
-                members[str(entry.body.get("member"))] = _b64(entry.body.get("ed25519"), where)
-            if entry.kind == "archive.created" and (
-                entry.body.get("archive") != archive.config.archive_id
-                or entry.body.get("log_key") != archive.config.log_key
-                or entry.body.get("origin") != archive.config.origin
-            ):
-                raise fail(2, where, "archive.created does not match sahid.toml")
-            if b"".join(tree.append(leaf)) != row.nodes:
-                raise fail(3, where, "stored subtree hashes do not match the leaves")
-            try:
-                projections.apply(rconn, [entry])
-            except (KeyError, TypeError, ValueError, SQLAlchemyError) as exc:
-                raise fail(6, where, f"cannot be replayed ({type(exc).__name__})") from None
-            expected += 1
-            if expected in cp_sizes:
-                roots[expected] = tree.root()
-            if expected % 1000 == 0:
-                tick("entries", expected, size)
-        if expected != size:
-            raise fail(2, f"entry {expected}", "is missing")
+        try:
+            for row in ledger.iter_rows(conn):
+                where = f"entry {expected}"
+                if row.seq != expected:
+                    raise fail(2, where, f"is missing (the next stored entry is {row.seq})")
+                try:
+                    entry = parse_entry(sealer.open(row.seq, row.sealed), where)
+                except VerificationError as exc:
+                    raise fail(2, where, exc.message.removeprefix(f"{where}: ")) from None
+                if entry.seq != row.seq:
+                    raise fail(2, where, f"holds seq {entry.seq}: entries were reordered or copied")
+                if entry.kind not in KINDS:
+                    raise fail(2, where, f"unknown kind {entry.kind!r}")
+                key = members.get(entry.by)
+                if key is None and entry.seq == 0 and entry.kind == "member.added":
+                    key = _b64(entry.body.get("ed25519"), where)
+                if key is None:
+                    raise fail(2, where, f"signed by {entry.by}, who is not a member at that point")
+                sig = _b64(entry.sig, where, "signature")
+                sigs.add(entry.seq, key, sig, entry.signed_message())
+                leaf = entry.leaf_hash
+                if leaf != row.leaf_hash:
+                    raise fail(2, where, "stored leaf hash does not match the entry")
+                if entry.kind == "member.added":
+                    members[str(entry.body.get("member"))] = _b64(entry.body.get("ed25519"), where)
+                if entry.kind == "archive.created" and (
+                    entry.body.get("archive") != archive.config.archive_id
+                    or entry.body.get("log_key") != archive.config.log_key
+                    or entry.body.get("origin") != archive.config.origin
+                ):
+                    raise fail(2, where, "archive.created does not match sahid.toml")
+                if b"".join(tree.append(leaf)) != row.nodes:
+                    raise fail(3, where, "stored subtree hashes do not match the leaves")
+                try:
+                    projections.apply(rconn, [entry])
+                except (KeyError, TypeError, ValueError, SQLAlchemyError) as exc:
+                    raise fail(6, where, f"cannot be replayed ({type(exc).__name__})") from None
+                expected += 1
+                if expected in cp_sizes:
+                    roots[expected] = tree.root()
+                if expected % 1000 == 0:
+                    tick("entries", expected, size)
+            if expected != size:
+                raise fail(2, f"entry {expected}", "is missing")
+        except VerificationError:
+            sigs.first_bad(before=expected)  # an earlier bad signature is the first failure
+            raise
+        sigs.first_bad(before=None)
         tick("entries", size, size)
         report.size = size
         report.root = tree.root()
@@ -205,11 +215,56 @@ def verify_archive(archive: Archive, progress: Progress | None = None) -> Verify
     return report
 
 
-def _b64(value: object, where: str) -> bytes:
+class _Signatures:
+    """Entry signatures, checked in-process or in chunks by worker processes."""
+
+    def __init__(self, pool: CryptoPool | None) -> None:
+        self.pool = pool if pool is not None and pool.useful else None
+        self.keys: dict[bytes, Ed25519PublicKey] = {}
+        self.pending: list[tuple[bytes, bytes, bytes]] = []
+        self.start = 0
+        self.futures: list[tuple[int, Future[list[bool]]]] = []
+
+    def add(self, seq: int, pub: bytes, sig: bytes, msg: bytes) -> None:
+        if self.pool is None:
+            key = self.keys.get(pub)
+            if key is None:
+                try:
+                    key = self.keys[pub] = Ed25519PublicKey.from_public_bytes(pub)
+                except ValueError:
+                    raise fail(2, f"entry {seq}", "signer's public key is invalid") from None
+            try:
+                key.verify(sig, msg)
+            except InvalidSignature:
+                raise fail(2, f"entry {seq}", "signature invalid") from None
+            return
+        if not self.pending:
+            self.start = seq
+        self.pending.append((pub, sig, msg))
+        if len(self.pending) >= CHUNK:
+            self.futures.append((self.start, self.pool.verify(self.pending)))
+            self.pending = []
+
+    def first_bad(self, before: int | None) -> None:
+        """Raise for the first invalid signature (only those before ``before``)."""
+        if self.pool is None:
+            return
+        if self.pending:
+            self.futures.append((self.start, self.pool.verify(self.pending)))
+            self.pending = []
+        for start, future in self.futures:
+            if before is not None and start >= before:
+                break
+            for i, ok in enumerate(future.result()):
+                if not ok and (before is None or start + i < before):
+                    raise fail(2, f"entry {start + i}", "signature invalid")
+
+
+def _b64(value: object, where: str, what: str = "member key") -> bytes:
     try:
         return base64.b64decode(str(value), validate=True)
     except ValueError:
-        raise fail(2, where, "member key is not base64") from None
+        raise fail(2, where, f"{what} is not base64") from None
 
 
 def _check_key_files(archive: Archive, members: dict[str, bytes]) -> None:
