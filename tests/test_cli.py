@@ -13,6 +13,7 @@ from sahid import Archive
 from sahid._internal import merkle
 from sahid._internal.checkpoint import open_checkpoint
 from sahid._internal.note import Verifier
+from test_tamper import set_leaf
 
 from conftest import FAST_KDF, PASSPHRASE, fill
 
@@ -194,7 +195,7 @@ def test_tampered_archive_exits_2(tmp_path, passfile, cli):
     with Archive.open(root, PASSPHRASE) as arc:
         fill(arc, 5)
         with arc.engine.begin() as conn:
-            conn.exec_driver_sql("UPDATE entries SET leaf_hash = zeroblob(32) WHERE seq = 4")
+            set_leaf(conn, 4, bytes(32))
     p = cli("verify", "--archive", str(root), "--passphrase-file", str(passfile))
     one_line_error(p, 2, "entry 4")
     assert "step 2" in p.stderr

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,13 +53,21 @@ def _sql(statement: str, *params: object) -> Callable[[object], None]:
 def _update_blob(
     column: str, seq: int, change: Callable[[bytes], bytes]
 ) -> Callable[[object], None]:
+    """Change ``sealed`` (entries table) or ``hashes`` (tree table) of one row."""
+    table = "entries" if column == "sealed" else "tree"
+
     def run(conn: object) -> None:
-        old = conn.exec_driver_sql(f"SELECT {column} FROM entries WHERE seq = ?", (seq,)).scalar()  # type: ignore[attr-defined]
-        conn.exec_driver_sql(
-            f"UPDATE entries SET {column} = ? WHERE seq = ?", (change(bytes(old)), seq)
-        )  # type: ignore[attr-defined]
+        c: Any = conn
+        old = c.exec_driver_sql(f"SELECT {column} FROM {table} WHERE seq = ?", (seq,)).scalar()
+        c.exec_driver_sql(
+            f"UPDATE {table} SET {column} = ? WHERE seq = ?", (change(bytes(old)), seq)
+        )
 
     return run
+
+
+def set_leaf(conn: Any, seq: int, leaf: bytes) -> None:
+    _update_blob("hashes", seq, lambda old: leaf + old[32:])(conn)
 
 
 def _update_note(size: int, change: Callable[[str], str]) -> Callable[[object], None]:
@@ -69,24 +78,34 @@ def _update_note(size: int, change: Callable[[str], str]) -> Callable[[object], 
     return run
 
 
-def _swap(a: int, b: int) -> Callable[[object], None]:
+def _swap(
+    a: int, b: int, tables: tuple[str, ...] = ("entries", "tree")
+) -> Callable[[object], None]:
     def run(conn: object) -> None:
         c = conn  # type: ignore[assignment]
-        c.exec_driver_sql("UPDATE entries SET seq = -1 WHERE seq = ?", (a,))  # type: ignore[attr-defined]
-        c.exec_driver_sql("UPDATE entries SET seq = ? WHERE seq = ?", (a, b))  # type: ignore[attr-defined]
-        c.exec_driver_sql("UPDATE entries SET seq = ? WHERE seq = -1", (b,))  # type: ignore[attr-defined]
+        for t in tables:
+            c.exec_driver_sql(f"UPDATE {t} SET seq = -1 WHERE seq = ?", (a,))  # type: ignore[attr-defined]
+            c.exec_driver_sql(f"UPDATE {t} SET seq = ? WHERE seq = ?", (a, b))  # type: ignore[attr-defined]
+            c.exec_driver_sql(f"UPDATE {t} SET seq = ? WHERE seq = -1", (b,))  # type: ignore[attr-defined]
 
     return run
 
 
 def _copy_row(src: int, dst: int) -> Callable[[object], None]:
-    return _sql(
-        "UPDATE entries SET leaf_hash = (SELECT leaf_hash FROM entries WHERE seq = ?1), "
-        "nodes = (SELECT nodes FROM entries WHERE seq = ?1), "
-        "sealed = (SELECT sealed FROM entries WHERE seq = ?1) WHERE seq = ?2",
-        src,
-        dst,
-    )
+    def run(conn: object) -> None:
+        _sql(
+            "UPDATE entries SET sealed = (SELECT sealed FROM entries WHERE seq = ?1) "
+            "WHERE seq = ?2",
+            src,
+            dst,
+        )(conn)
+        _sql(
+            "UPDATE tree SET hashes = (SELECT hashes FROM tree WHERE seq = ?1) WHERE seq = ?2",
+            src,
+            dst,
+        )(conn)
+
+    return run
 
 
 def _resealed(seq: int, change: Callable[[dict], dict]) -> Callable[[object], None]:
@@ -100,9 +119,9 @@ def _resealed(seq: int, change: Callable[[dict], dict]) -> Callable[[object], No
         doc = change(parse_canonical(arc.ledger.sealer.open(seq, sealed)))
         data = canonical_json(doc)
         conn.exec_driver_sql(  # type: ignore[attr-defined]
-            "UPDATE entries SET sealed = ?, leaf_hash = ? WHERE seq = ?",
-            (arc.ledger.sealer.seal(seq, data), leaf_hash(data), seq),
+            "UPDATE entries SET sealed = ? WHERE seq = ?", (arc.ledger.sealer.seal(seq, data), seq)
         )
+        set_leaf(conn, seq, leaf_hash(data))
 
     return run
 
@@ -208,18 +227,24 @@ def mutations(size: int, cp_sizes: list[int], node_rows: list[int], db_len: int)
             Mutation(
                 f"leaf-hash-bit-{seq}",
                 e,
-                db=_update_blob("leaf_hash", seq, lambda b: _flip(b, 17, 2)),
+                db=_update_blob("hashes", seq, lambda b: _flip(b, 17, 2)),
             )
         )
+        m.append(Mutation(f"delete-{seq}", e, db=_sql("DELETE FROM entries WHERE seq = ?", seq)))
+        m.append(Mutation(f"delete-tree-{seq}", e, db=_sql("DELETE FROM tree WHERE seq = ?", seq)))
         m.append(
             Mutation(
-                f"delete-{seq}",
+                f"delete-both-{seq}",
                 e if seq < size - 1 else f"checkpoint {size}",
-                db=_sql("DELETE FROM entries WHERE seq = ?", seq),
+                db=lambda conn, seq=seq: (
+                    _sql("DELETE FROM entries WHERE seq = ?", seq)(conn),
+                    _sql("DELETE FROM tree WHERE seq = ?", seq)(conn),
+                ),
             )
         )
         if seq < size - 1:
             m.append(Mutation(f"swap-{seq}-{seq + 1}", e, db=_swap(seq, seq + 1)))
+            m.append(Mutation(f"swap-tree-{seq}-{seq + 1}", e, db=_swap(seq, seq + 1, ("tree",))))
             m.append(
                 Mutation(
                     f"duplicate-{seq}-onto-{seq + 1}",
@@ -238,14 +263,14 @@ def mutations(size: int, cp_sizes: list[int], node_rows: list[int], db_len: int)
                 Mutation(
                     f"subtree-hash-bit-{seq}",
                     e,
-                    db=_update_blob("nodes", seq, lambda b: _flip(b, 5, 1)),
+                    db=_update_blob("hashes", seq, lambda b: _flip(b, 32 + 5, 1)),
                 )
             )
             m.append(
                 Mutation(
                     f"subtree-hash-dropped-{seq}",
                     e,
-                    db=_update_blob("nodes", seq, lambda b: b[:-32]),
+                    db=_update_blob("hashes", seq, lambda b: b[:-32]),
                 )
             )
         else:
@@ -253,17 +278,22 @@ def mutations(size: int, cp_sizes: list[int], node_rows: list[int], db_len: int)
                 Mutation(
                     f"subtree-hash-added-{seq}",
                     e,
-                    db=_update_blob("nodes", seq, lambda b: b + bytes(32)),
+                    db=_update_blob("hashes", seq, lambda b: b + bytes(32)),
                 )
             )
     m.append(
         Mutation(
             "duplicate-last-appended",
             f"entry {size}",
-            db=_sql(
-                "INSERT INTO entries SELECT ?, leaf_hash, nodes, sealed FROM entries WHERE seq = ?",
-                size,
-                size - 1,
+            db=lambda conn: (
+                _sql(
+                    "INSERT INTO entries SELECT ?, sealed FROM entries WHERE seq = ?",
+                    size,
+                    size - 1,
+                )(conn),
+                _sql("INSERT INTO tree SELECT ?, hashes FROM tree WHERE seq = ?", size, size - 1)(
+                    conn
+                ),
             ),
         )
     )
@@ -307,7 +337,10 @@ def mutations(size: int, cp_sizes: list[int], node_rows: list[int], db_len: int)
             Mutation(
                 f"truncate-entries-to-{cut}",
                 f"checkpoint {cp_sizes[cp_sizes.index(cut) + 1]}",
-                db=_sql("DELETE FROM entries WHERE seq >= ?", cut),
+                db=lambda conn, cut=cut: (
+                    _sql("DELETE FROM entries WHERE seq >= ?", cut)(conn),
+                    _sql("DELETE FROM tree WHERE seq >= ?", cut)(conn),
+                ),
             )
         )
         m.append(
@@ -316,6 +349,7 @@ def mutations(size: int, cp_sizes: list[int], node_rows: list[int], db_len: int)
                 "rolled back",
                 db=lambda conn, cut=cut: (
                     _sql("DELETE FROM entries WHERE seq >= ?", cut)(conn),
+                    _sql("DELETE FROM tree WHERE seq >= ?", cut)(conn),
                     _sql("DELETE FROM checkpoints WHERE size > ?", cut)(conn),
                     _sql("DELETE FROM members WHERE added_seq >= ?", cut)(conn),
                     _sql("DELETE FROM archive_facts WHERE seq >= ?", cut)(conn),
@@ -371,7 +405,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list
             with arc.engine.connect() as conn:
                 node_rows = [
                     r[0]
-                    for r in conn.exec_driver_sql("SELECT seq FROM entries WHERE length(nodes) > 0")
+                    for r in conn.exec_driver_sql("SELECT seq FROM tree WHERE length(hashes) > 32")
                 ]
             cp_sizes = [arc.ledger.open_checkpoint(n).size for n in arc.checkpoints()]
             size = arc.size
@@ -444,6 +478,6 @@ def test_first_bad_signature_is_named_in_a_big_archive(make_archive):
     with pytest.raises(VerificationError, match="entry 4600: signature invalid"):
         arc.verify()
     with arc.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE entries SET leaf_hash = zeroblob(32) WHERE seq = 5000")
+        set_leaf(conn, 5000, bytes(32))
     with pytest.raises(VerificationError, match="entry 4600: signature invalid"):
         arc.verify()

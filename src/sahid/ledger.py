@@ -26,17 +26,18 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert, select
 
 from sahid._internal import merkle
 from sahid._internal.canonical import canonical_json, check, encode_checked, parse_canonical
 from sahid._internal.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from sahid._internal.note import Signer, Verifier
-from sahid._internal.workers import PARALLEL_THRESHOLD, CryptoPool
+from sahid._internal.workers import CHUNK, PARALLEL_THRESHOLD, CryptoPool
 from sahid.errors import InputError, VerificationError
 from sahid.keys import MemberKeys, ed25519_seed
 from sahid.schema import checkpoints, entries
-from sahid.store import insert_many
+from sahid.schema import tree as tree_table
+from sahid.store import insert_many, param_mark
 
 ENTRY_VERSION = 1
 ENTRY_DOMAIN = b"sahid/entry/v1\n"
@@ -221,9 +222,21 @@ class Sealer:
             ) from None
 
 
+# Entries joined with their tree rows, plus tree rows that lost their entry.
+_ROWS_SQL = (
+    "SELECT seq, sealed, hashes FROM ("
+    " SELECT e.seq AS seq, e.sealed AS sealed, t.hashes AS hashes"
+    " FROM entries e LEFT JOIN tree t ON t.seq = e.seq"
+    " UNION ALL"
+    " SELECT t.seq, NULL, t.hashes FROM tree t"
+    " WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.seq = t.seq)"
+    ") WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+
+
 def node_row(level: int, index: int) -> tuple[int, int]:
-    """Where node (level, index) is stored: (leaf row seq, byte offset in that row)."""
-    return ((index + 1) << level) - 1, (level - 1) * HASH
+    """Where node (level, index) is stored: (tree row seq, byte offset in ``hashes``)."""
+    return ((index + 1) << level) - 1, level * HASH
 
 
 class Ledger:
@@ -240,38 +253,31 @@ class Ledger:
     # -- reading ------------------------------------------------------------------
     @staticmethod
     def size(conn: Connection) -> int:
-        n = conn.execute(select(func.max(entries.c.seq))).scalar()
+        n = conn.exec_driver_sql("SELECT max(seq) FROM entries").scalar()
         return 0 if n is None else int(n) + 1
 
     @staticmethod
     def node_reader(conn: Connection) -> merkle.NodeReader:
-        """Batch reader of stored subtree hashes: one query per call."""
+        """Batch reader of stored subtree hashes: one driver-level query per call.
+
+        This is the proof hot path, so it skips SQLAlchemy's statement compilation.
+        """
+        mark = param_mark(conn)
 
         def read(nodes: Sequence[tuple[int, int]]) -> list[bytes]:
             if not nodes:
                 return []
-            wanted = [node_row(level, index) if level else (index, -1) for level, index in nodes]
+            wanted = [node_row(level, index) for level, index in nodes]
             seqs = sorted({s for s, _ in wanted})
-            rows = {
-                r.seq: r
-                for r in conn.execute(
-                    select(entries.c.seq, entries.c.leaf_hash, entries.c.nodes).where(
-                        entries.c.seq.in_(seqs)
-                    )
-                )
-            }
+            sql = f"SELECT seq, hashes FROM tree WHERE seq IN ({', '.join([mark] * len(seqs))})"  # noqa: S608
+            rows: dict[int, bytes] = {s: h for s, h in conn.exec_driver_sql(sql, tuple(seqs))}
             out = []
             for (level, index), (seq, off) in zip(nodes, wanted, strict=True):
                 row = rows.get(seq)
-                if row is None:
+                h = None if row is None else row[off : off + HASH]
+                if h is None or len(h) != HASH:
                     raise VerificationError(
-                        f"entry {seq} is missing (needed for tree node {level}/{index})",
-                        where=f"entry {seq}",
-                    )
-                h = row.leaf_hash if off < 0 else row.nodes[off : off + HASH]
-                if len(h) != HASH:
-                    raise VerificationError(
-                        f"entry {seq}: stored tree node {level}/{index} is damaged",
+                        f"entry {seq}: stored tree node {level}/{index} is missing or damaged",
                         where=f"entry {seq}",
                     )
                 out.append(bytes(h))
@@ -289,12 +295,15 @@ class Ledger:
         return parse_entry(self.sealer.open(seq, sealed), f"entry {seq}")
 
     def iter_rows(self, conn: Connection, chunk: int = 5000) -> Iterator[Any]:
-        """Every stored row in seq order, read in chunks (memory bounded)."""
+        """Every entry row with its tree row, in seq order, read in chunks (bounded memory).
+
+        A missing tree row shows as ``hashes`` None; a tree row without an entry shows as
+        a row whose ``sealed`` is None.
+        """
         last = -1
+        sql = _ROWS_SQL.replace("?", param_mark(conn))
         while True:
-            rows = conn.execute(
-                select(entries).where(entries.c.seq > last).order_by(entries.c.seq).limit(chunk)
-            ).all()
+            rows = conn.exec_driver_sql(sql, (last, chunk)).all()
             if not rows:
                 return
             yield from rows
@@ -339,26 +348,46 @@ class Ledger:
         tree = merkle.CompactRange.from_reader(start, self.node_reader(conn))
         ts = format_ts(now())
         made: list[Entry] = []
-        rows: list[tuple[int, bytes, bytes, bytes]] = []
+        rows: list[tuple[int, bytes]] = []
+        hashes: list[tuple[int, bytes]] = []
         seal = self.sealer.seal
         by = member.member_id
         prepared = [
             (start + i, kind, body, *prepare_entry(start + i, ts, by, kind, body, rng(16)))
-            for i, (kind, body) in enumerate(items)
+            for i, (kind, body) in enumerate(items[:CHUNK])
         ]
         if pool is not None and pool.useful and len(items) >= PARALLEL_THRESHOLD:
+            # Hand each chunk to the workers as soon as it is encoded (a pipeline).
             seed = ed25519_seed(member.signing_key)
-            futures = pool.sign(seed, [p[3] for p in prepared])
-            chunks = (sig for f in futures for sig in f.result())
+            futures = [pool.sign_chunk(seed, [p[3] for p in prepared])]
+            for c in range(CHUNK, len(items), CHUNK):
+                part = [
+                    (
+                        start + c + i,
+                        kind,
+                        body,
+                        *prepare_entry(start + c + i, ts, by, kind, body, rng(16)),
+                    )
+                    for i, (kind, body) in enumerate(items[c : c + CHUNK])
+                ]
+                futures.append(pool.sign_chunk(seed, [p[3] for p in part]))
+                prepared += part
+            chunks: Iterator[bytes] = (sig for f in futures for sig in f.result())
         else:
+            prepared += [
+                (start + i, kind, body, *prepare_entry(start + i, ts, by, kind, body, rng(16)))
+                for i, (kind, body) in enumerate(items[CHUNK:], CHUNK)
+            ]
             chunks = (member.signing_key.sign(p[3]) for p in prepared)
         for (seq, kind, body, msg, nonce_text), sig in zip(prepared, chunks, strict=True):
             entry = finish_entry(seq, ts, by, kind, body, nonce_text, msg, sig)
             leaf = merkle.leaf_hash(entry.data)
             nodes = b"".join(tree.append(leaf))
-            rows.append((seq, leaf, nodes, seal(seq, entry.data)))
+            rows.append((seq, seal(seq, entry.data)))
+            hashes.append((seq, leaf + nodes))
             made.append(entry)
         insert_many(conn, entries, rows)
+        insert_many(conn, tree_table, hashes)
         cp = Checkpoint(self.origin, tree.size, tree.root())
         note = sign_checkpoint(cp, self.log_signer)
         conn.execute(insert(checkpoints), [{"size": cp.size, "note": note}])

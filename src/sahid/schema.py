@@ -12,16 +12,23 @@ from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, Text
 
 metadata = MetaData()
 
-# One row per leaf. ``nodes`` holds the hashes of the internal tree nodes this leaf
-# completes (levels 1..t, 32 bytes each): node (l, j) lives in the row of leaf
-# (j+1)*2**l - 1, so every stored subtree hash is one primary-key lookup away.
+# One row per entry: the sealed (encrypted) entry bytes.
 entries = Table(
     "entries",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("leaf_hash", LargeBinary, nullable=False),
-    Column("nodes", LargeBinary, nullable=False),
     Column("sealed", LargeBinary, nullable=False),
+)
+
+# One row per leaf: ``hashes`` is the leaf hash followed by the internal nodes this leaf
+# completes (levels 1..t, 32 bytes each). Node (l, j) lives in row (j+1)*2**l - 1 at
+# offset 32*l, so every stored subtree hash is one primary-key lookup away. Kept apart
+# from the sealed entries so that the rows are small and proofs touch few pages.
+tree = Table(
+    "tree",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
 )
 
 checkpoints = Table(
@@ -31,7 +38,7 @@ checkpoints = Table(
     Column("note", Text, nullable=False),
 )
 
-LEDGER_TABLES = ("entries", "checkpoints")
+LEDGER_TABLES = ("entries", "tree", "checkpoints")
 
 # --- projections -------------------------------------------------------------------
 

@@ -54,6 +54,8 @@ def open_engine(path: Path, key: bytes, *, create: bool = False) -> Engine:
     """One SQLCipher connection keyed with ``key``; a wrong key or a damaged file fails."""
     import sqlcipher3.dbapi2 as dbapi
 
+    if create and not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     if not create and not path.is_file():
         raise VerificationError(
             f"{path.name} is missing from the archive: restore it from a backup",
@@ -67,6 +69,7 @@ def open_engine(path: Path, key: bytes, *, create: bool = False) -> Engine:
             conn.execute("PRAGMA cipher_log_level = NONE")
             conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
             conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: tree pages stay decrypted
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
@@ -139,13 +142,24 @@ def page_problems(engine: Engine) -> list[str]:
         return [str(r[0]) for r in conn.exec_driver_sql("PRAGMA cipher_integrity_check")]
 
 
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def param_mark(conn: Connection) -> str:
+    """The driver's positional placeholder, for the few driver-level hot paths."""
+    mark = _MARKS.get(conn.dialect.paramstyle)
+    if mark is None:
+        raise SahidError(f"database driver paramstyle {conn.dialect.paramstyle} is not supported")
+    return mark
+
+
 def insert_many(conn: Connection, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
     """Bulk insert of positional rows straight to the driver (the append hot path).
 
     SQLAlchemy's per-row parameter processing costs more than SQLite's insert itself;
     the rows here are plain ints and bytes, so they can go to ``executemany`` as they are.
     """
-    marks = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    marks = _MARKS.get(conn.dialect.paramstyle)
     if marks is None:
         conn.execute(insert(table), [dict(zip(table.columns.keys(), r, strict=True)) for r in rows])
         return

@@ -112,6 +112,10 @@ def verify_archive(archive: Archive, progress: Progress | None = None) -> Verify
                 where = f"entry {expected}"
                 if row.seq != expected:
                     raise fail(2, where, f"is missing (the next stored entry is {row.seq})")
+                if row.sealed is None:
+                    raise fail(2, where, "is missing (its tree row is still there)")
+                if row.hashes is None or len(row.hashes) < 32 or len(row.hashes) % 32:
+                    raise fail(3, where, "tree row is missing or damaged")
                 try:
                     entry = parse_entry(sealer.open(row.seq, row.sealed), where)
                 except VerificationError as exc:
@@ -128,7 +132,7 @@ def verify_archive(archive: Archive, progress: Progress | None = None) -> Verify
                 sig = _b64(entry.sig, where, "signature")
                 sigs.add(entry.seq, key, sig, entry.signed_message())
                 leaf = entry.leaf_hash
-                if leaf != row.leaf_hash:
+                if leaf != row.hashes[:32]:
                     raise fail(2, where, "stored leaf hash does not match the entry")
                 if entry.kind == "member.added":
                     members[str(entry.body.get("member"))] = _b64(entry.body.get("ed25519"), where)
@@ -138,7 +142,7 @@ def verify_archive(archive: Archive, progress: Progress | None = None) -> Verify
                     or entry.body.get("origin") != archive.config.origin
                 ):
                     raise fail(2, where, "archive.created does not match sahid.toml")
-                if b"".join(tree.append(leaf)) != row.nodes:
+                if b"".join(tree.append(leaf)) != row.hashes[32:]:
                     raise fail(3, where, "stored subtree hashes do not match the leaves")
                 try:
                     projections.apply(rconn, [entry])

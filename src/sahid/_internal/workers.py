@@ -123,11 +123,8 @@ class CryptoPool:
                 self._free.put(w)
         return self._threads.submit(self._run, op, args)
 
-    def sign(self, seed: bytes, msgs: Sequence[bytes]) -> list[Future[list[bytes]]]:
-        return [
-            self._submit("sign", (seed, list(msgs[i : i + CHUNK])))
-            for i in range(0, len(msgs), CHUNK)
-        ]
+    def sign_chunk(self, seed: bytes, msgs: Sequence[bytes]) -> Future[list[bytes]]:
+        return self._submit("sign", (seed, list(msgs)))
 
     def verify(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Future[list[bool]]:
         return self._submit("verify", (list(items),))

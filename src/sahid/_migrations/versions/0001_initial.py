@@ -1,4 +1,4 @@
-"""Initial schema: ledger (entries, checkpoints) and the first projections."""
+"""Initial schema: ledger (entries, tree, checkpoints) and the first projections."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ def upgrade() -> None:
     op.create_table(
         "entries",
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("leaf_hash", sa.LargeBinary, nullable=False),
-        sa.Column("nodes", sa.LargeBinary, nullable=False),
         sa.Column("sealed", sa.LargeBinary, nullable=False),
+    )
+    op.create_table(
+        "tree",
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("hashes", sa.LargeBinary, nullable=False),
     )
     op.create_table(
         "checkpoints",
@@ -42,5 +45,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("members", "archive_facts", "checkpoints", "entries"):
+    for name in ("members", "archive_facts", "checkpoints", "tree", "entries"):
         op.drop_table(name)
