@@ -38,8 +38,8 @@ from sahid.keys import (
     write_key_file,
     write_vault_file,
 )
-from sahid.ledger import Clock, Entry, Ledger, Random, Sealer, format_ts, utc_now
-from sahid.store import ArchiveLock, check_schema, migrate, open_engine
+from sahid.ledger import Clock, Entry, Ledger, ProofReader, Random, Sealer, format_ts, utc_now
+from sahid.store import ArchiveLock, check_schema, migrate, open_engine, param_mark_for
 
 __all__ = ["Archive", "ConsistencyProof", "InclusionProof"]
 
@@ -105,6 +105,9 @@ class Archive:
         self._rng = rng
         self.log_signer = Signer(config.origin, vault.log_key)
         self.pool = CryptoPool()
+        self._proof_reader: ProofReader | None = None
+        self._raw: Any = None
+        self._size: int | None = None
         self.ledger = Ledger(
             config.origin,
             Sealer(vault.subkey("entries"), config.archive_id, rng),
@@ -219,7 +222,7 @@ class Archive:
                     step=1,
                     where=CONFIG_NAME,
                 )
-            engine = open_engine(root / cfg.database, vault.subkey("db"))
+            engine = open_engine(root / cfg.database, vault.subkey("db"), write=write)
             check_schema(engine)
         except BaseException:
             lock.close()
@@ -228,6 +231,9 @@ class Archive:
 
     def close(self) -> None:
         self.pool.close()
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         self.engine.dispose()
         self._lock.close()
 
@@ -253,6 +259,7 @@ class Archive:
                 conn, items, self.member, self._now, self._rng, self.pool
             )
             projections.apply(conn, made)
+        self._size = made[-1].seq + 1
         seen.remember(self.config.archive_id, note)
         return made
 
@@ -291,32 +298,39 @@ class Archive:
             raise InputError(f"{what} {size} is out of range: the log has size {current}")
         return size
 
+    def _proofs(self) -> tuple[ProofReader, int]:
+        """The cached proof reader and the log size (stable while we hold the lock)."""
+        if self._proof_reader is None:
+            raw = self.engine.raw_connection()
+            self._raw = raw
+            self._proof_reader = ProofReader(
+                raw.driver_connection.execute,  # type: ignore[union-attr]
+                param_mark_for(self.engine.dialect.paramstyle),
+            )
+        if self._size is None:
+            with self.engine.connect() as conn:
+                self._size = self.ledger.size(conn)
+        return self._proof_reader, self._size
+
     def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
-        with self.engine.connect() as conn:
-            current = self.ledger.size(conn)
-            size = self._size_arg(size, current, "--size")
-            if not 0 <= index < size:
-                raise InputError(
-                    f"--index {index} is out of range: "
-                    f"a tree of size {size} has leaves 0..{size - 1}"
-                )
-            read = self.ledger.node_reader(conn)
-            proof = merkle.inclusion_proof(index, size, read)
-            leaf = read([(0, index)])[0]
-            root = merkle.root(size, read)
-        return InclusionProof(index, size, leaf, proof, root)
+        read, current = self._proofs()
+        size = self._size_arg(size, current, "--size")
+        if not 0 <= index < size:
+            raise InputError(
+                f"--index {index} is out of range: a tree of size {size} has leaves 0..{size - 1}"
+            )
+        read.hint([(0, index)])
+        proof = merkle.inclusion_proof(index, size, read)
+        return InclusionProof(index, size, read([(0, index)])[0], proof, merkle.root(size, read))
 
     def consistency_proof(self, old: int, new: int | None = None) -> ConsistencyProof:
-        with self.engine.connect() as conn:
-            current = self.ledger.size(conn)
-            new = self._size_arg(new, current, "--new")
-            if not 0 < old <= new:
-                raise InputError(
-                    f"--old {old} is out of range: it must be between 1 and --new ({new})"
-                )
-            read = self.ledger.node_reader(conn)
-            proof = merkle.consistency_proof(old, new, read)
-            return ConsistencyProof(old, new, proof, merkle.root(old, read), merkle.root(new, read))
+        read, current = self._proofs()
+        new = self._size_arg(new, current, "--new")
+        if not 0 < old <= new:
+            raise InputError(f"--old {old} is out of range: it must be between 1 and --new ({new})")
+        read.hint(merkle.range_nodes(0, old) + merkle.range_nodes(0, new))
+        proof = merkle.consistency_proof(old, new, read)
+        return ConsistencyProof(old, new, proof, merkle.root(old, read), merkle.root(new, read))
 
     def write_tiles(self, out: str | os.PathLike[str]) -> tuple[int, Checkpoint]:
         """Export C2SP tlog-tiles (hash tiles) and the latest checkpoint into ``out``."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import os
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -239,6 +239,64 @@ def node_row(level: int, index: int) -> tuple[int, int]:
     return ((index + 1) << level) - 1, level * HASH
 
 
+Execute = Callable[[str, tuple[Any, ...]], Iterable[Any]]
+
+
+def read_nodes(execute: Execute, mark: str, nodes: Sequence[tuple[int, int]]) -> list[bytes]:
+    """The stored hashes of complete nodes, with one ``IN (...)`` query on ``tree``.
+
+    This is the proof hot path, so it runs driver-level SQL, not compiled statements.
+    """
+    if not nodes:
+        return []
+    wanted = [node_row(level, index) for level, index in nodes]
+    seqs = sorted({s for s, _ in wanted})
+    sql = f"SELECT seq, hashes FROM tree WHERE seq IN ({', '.join([mark] * len(seqs))})"  # noqa: S608
+    rows: dict[int, bytes] = {s: h for s, h in execute(sql, tuple(seqs))}
+    out = []
+    for (level, index), (seq, off) in zip(nodes, wanted, strict=True):
+        row = rows.get(seq)
+        h = None if row is None else row[off : off + HASH]
+        if h is None or len(h) != HASH:
+            raise VerificationError(
+                f"entry {seq}: stored tree node {level}/{index} is missing or damaged",
+                where=f"entry {seq}",
+            )
+        out.append(bytes(h))
+    return out
+
+
+class ProofReader:
+    """Serves proofs: driver connection, one query per proof, complete nodes cached.
+
+    A complete node never changes once written, and the archive lock keeps other
+    writers out, so caching is safe; ``verify`` never uses this reader (it must see
+    the stored bytes as they are now).
+    """
+
+    LIMIT = 200_000
+
+    def __init__(self, execute: Execute, mark: str) -> None:
+        self._execute = execute
+        self._mark = mark
+        self._cache: dict[tuple[int, int], bytes] = {}
+        self._hints: list[tuple[int, int]] = []
+
+    def hint(self, nodes: Sequence[tuple[int, int]]) -> None:
+        """Fetch these along with the next read (saves a query)."""
+        self._hints.extend(nodes)
+
+    def __call__(self, nodes: Sequence[tuple[int, int]]) -> list[bytes]:
+        cache = self._cache
+        missing = [n for n in (*nodes, *self._hints) if n not in cache]
+        self._hints = []
+        if missing:
+            if len(cache) > self.LIMIT:
+                cache.clear()
+            cache.update(zip(missing, read_nodes(self._execute, self._mark, missing), strict=True))
+        return [cache[n] for n in nodes]
+
+
 class Ledger:
     """Reads and appends ledger rows on a caller-owned connection/transaction."""
 
@@ -258,32 +316,9 @@ class Ledger:
 
     @staticmethod
     def node_reader(conn: Connection) -> merkle.NodeReader:
-        """Batch reader of stored subtree hashes: one driver-level query per call.
-
-        This is the proof hot path, so it skips SQLAlchemy's statement compilation.
-        """
+        """Batch reader of stored subtree hashes: one driver-level query per call."""
         mark = param_mark(conn)
-
-        def read(nodes: Sequence[tuple[int, int]]) -> list[bytes]:
-            if not nodes:
-                return []
-            wanted = [node_row(level, index) for level, index in nodes]
-            seqs = sorted({s for s, _ in wanted})
-            sql = f"SELECT seq, hashes FROM tree WHERE seq IN ({', '.join([mark] * len(seqs))})"  # noqa: S608
-            rows: dict[int, bytes] = {s: h for s, h in conn.exec_driver_sql(sql, tuple(seqs))}
-            out = []
-            for (level, index), (seq, off) in zip(nodes, wanted, strict=True):
-                row = rows.get(seq)
-                h = None if row is None else row[off : off + HASH]
-                if h is None or len(h) != HASH:
-                    raise VerificationError(
-                        f"entry {seq}: stored tree node {level}/{index} is missing or damaged",
-                        where=f"entry {seq}",
-                    )
-                out.append(bytes(h))
-            return out
-
-        return read
+        return lambda nodes: read_nodes(conn.exec_driver_sql, mark, nodes)
 
     def root(self, conn: Connection, size: int) -> bytes:
         return merkle.root(size, self.node_reader(conn))

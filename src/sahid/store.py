@@ -50,7 +50,7 @@ class ArchiveLock:
             self._fd = -1
 
 
-def open_engine(path: Path, key: bytes, *, create: bool = False) -> Engine:
+def open_engine(path: Path, key: bytes, *, create: bool = False, write: bool = True) -> Engine:
     """One SQLCipher connection keyed with ``key``; a wrong key or a damaged file fails."""
     import sqlcipher3.dbapi2 as dbapi
 
@@ -90,7 +90,8 @@ def open_engine(path: Path, key: bytes, *, create: bool = False) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take SQLite's write lock up front; readers never need it.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     @event.listens_for(engine, "handle_error")
     def _damaged(ctx: Any) -> None:
@@ -147,9 +148,13 @@ _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 def param_mark(conn: Connection) -> str:
     """The driver's positional placeholder, for the few driver-level hot paths."""
-    mark = _MARKS.get(conn.dialect.paramstyle)
+    return param_mark_for(conn.dialect.paramstyle)
+
+
+def param_mark_for(paramstyle: str) -> str:
+    mark = _MARKS.get(paramstyle)
     if mark is None:
-        raise SahidError(f"database driver paramstyle {conn.dialect.paramstyle} is not supported")
+        raise SahidError(f"database driver paramstyle {paramstyle} is not supported")
     return mark
 
 
