@@ -5,7 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit bench lock clean
+.PHONY: demo test lint typecheck unit bench lock clean sysdeps
+
+# Debian packages the tests and benchmarks use: age (blob interop), exiftool (clean copies).
+DEB_PACKAGES := age libimage-exiftool-perl
+DEB_COMMANDS := age exiftool
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +34,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+sysdeps:
+	@missing=""; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian packages: $(DEB_PACKAGES)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+		else \
+			echo "missing:$$missing - install the Debian packages: $(DEB_PACKAGES)"; exit 1; \
+		fi; \
+	fi
+
+unit: $(STAMP) sysdeps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
 
-bench: $(STAMP)
+bench: $(STAMP) sysdeps
 	$(BIN)/python -m bench.run
 
 # The demo archive uses a throwaway passphrase kept beside it: never do this with real evidence.

@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = ["ledger"]
+BENCHMARKS = ["ledger", "ingest"]
 
 
 def main(names: list[str]) -> None:

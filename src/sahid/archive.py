@@ -19,14 +19,17 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from sahid import evidence as evidence_mod
 from sahid import projections, seen
 from sahid._internal import merkle, tiles
 from sahid._internal.checkpoint import Checkpoint
 from sahid._internal.fsutil import fsync_dir
 from sahid._internal.note import Signer
-from sahid._internal.workers import CryptoPool
+from sahid._internal.workers import PARALLEL_THRESHOLD, CryptoPool
+from sahid.blobs import FileBlobStore
 from sahid.config import CONFIG_NAME, ArchiveConfig, KdfParams, read_config, write_config
 from sahid.errors import InputError, NotFound, SahidError
+from sahid.evidence import AddResult
 from sahid.keys import (
     MemberKeys,
     VaultSecrets,
@@ -108,6 +111,8 @@ class Archive:
         self._proof_reader: ProofReader | None = None
         self._raw: Any = None
         self._size: int | None = None
+        self._roots: dict[int, bytes] = {}
+        self._appended = 0
         self.ledger = Ledger(
             config.origin,
             Sealer(vault.subkey("entries"), config.archive_id, rng),
@@ -254,12 +259,14 @@ class Archive:
 
         When this returns, the entries are durable (``synchronous=FULL`` commit).
         """
+        # Workers pay off for a big batch, or for a steady writer once they are running.
+        busy = self._appended >= PARALLEL_THRESHOLD and len(items) >= 64
+        pool = self.pool if len(items) >= PARALLEL_THRESHOLD or busy else None
         with self.engine.begin() as conn:
-            made, note = self.ledger.append(
-                conn, items, self.member, self._now, self._rng, self.pool
-            )
+            made, note = self.ledger.append(conn, items, self.member, self._now, self._rng, pool)
             projections.apply(conn, made)
         self._size = made[-1].seq + 1
+        self._appended += len(made)
         seen.remember(self.config.archive_id, note)
         return made
 
@@ -321,7 +328,7 @@ class Archive:
             )
         read.hint([(0, index)])
         proof = merkle.inclusion_proof(index, size, read)
-        return InclusionProof(index, size, read([(0, index)])[0], proof, merkle.root(size, read))
+        return InclusionProof(index, size, read([(0, index)])[0], proof, self._root(size, read))
 
     def consistency_proof(self, old: int, new: int | None = None) -> ConsistencyProof:
         read, current = self._proofs()
@@ -330,7 +337,16 @@ class Archive:
             raise InputError(f"--old {old} is out of range: it must be between 1 and --new ({new})")
         read.hint(merkle.range_nodes(0, old) + merkle.range_nodes(0, new))
         proof = merkle.consistency_proof(old, new, read)
-        return ConsistencyProof(old, new, proof, merkle.root(old, read), merkle.root(new, read))
+        return ConsistencyProof(old, new, proof, self._root(old, read), self._root(new, read))
+
+    def _root(self, size: int, read: merkle.NodeReader) -> bytes:
+        """Roots never change for a given size; proofs at the current size reuse them."""
+        root = self._roots.get(size)
+        if root is None:
+            if len(self._roots) > 10_000:
+                self._roots.clear()
+            root = self._roots[size] = merkle.root(size, read)
+        return root
 
     def write_tiles(self, out: str | os.PathLike[str]) -> tuple[int, Checkpoint]:
         """Export C2SP tlog-tiles (hash tiles) and the latest checkpoint into ``out``."""
@@ -349,11 +365,64 @@ class Archive:
         write_atomic(target / "checkpoint", note.encode())
         return count + 1, self.ledger.open_checkpoint(note)
 
-    def verify(self, progress: Any = None) -> Any:
+    def verify(self, progress: Any = None, *, quick: bool = False) -> Any:
         """Recompute everything; see :func:`sahid.verify.verify_archive` for the steps."""
         from sahid.verify import verify_archive
 
-        return verify_archive(self, progress)
+        return verify_archive(self, progress, quick=quick)
+
+    # -- evidence (see sahid.evidence) ---------------------------------------------------
+    @property
+    def blobs(self) -> FileBlobStore:
+        return FileBlobStore(self.root / self.config.blobs)
+
+    def evidence_by_blob(self, name: str) -> str | None:
+        from sqlalchemy import select
+
+        from sahid.schema import evidence
+
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(evidence.c.evidence_id).where(evidence.c.blob == name)
+            ).scalar()
+        return None if found is None else str(found)
+
+    def add(self, paths: Sequence[str | os.PathLike[str]], **kw: Any) -> list[AddResult]:
+        """Encrypt and record files and folders: see :func:`sahid.evidence.add_paths`."""
+        return evidence_mod.add_paths(self, [Path(p) for p in paths], **kw)
+
+    def evidence_list(self) -> list[dict[str, Any]]:
+        return evidence_mod.list_evidence(self)
+
+    def evidence(self, evidence_id: str) -> dict[str, Any]:
+        return evidence_mod.show_evidence(self, evidence_id)
+
+    def get(self, evidence_id: str, out: str | os.PathLike[str]) -> dict[str, Any]:
+        return evidence_mod.get_evidence(self, evidence_id, Path(out))
+
+    def clean(self, evidence_id: str, out: str | os.PathLike[str]) -> dict[str, Any]:
+        """A metadata-free copy of the evidence: see :func:`sahid.evidence.clean_evidence`."""
+        return evidence_mod.clean_evidence(self, evidence_id, Path(out))
+
+    def gc(self) -> list[str]:
+        return evidence_mod.gc(self)
+
+    def export_vault_identity(self, out: str | os.PathLike[str]) -> Path:
+        """Write the vault's age identity (decrypts every blob!) to a new 0600 file."""
+        target = Path(out)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise InputError(f"{target} already exists; choose a new file name") from None
+        except OSError as exc:
+            raise InputError(f"{target} cannot be created ({exc.strerror})") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"# sahid vault identity of archive {self.config.archive_id}\n")
+            fh.write(f"# public key: {self.vault.identity.to_public()}\n")
+            fh.write(f"{self.vault.identity}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return target
 
 
 def check_passphrase(passphrase: bytes) -> None:

@@ -32,7 +32,7 @@ from sahid._internal import merkle
 from sahid._internal.canonical import canonical_json, check, encode_checked, parse_canonical
 from sahid._internal.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from sahid._internal.note import Signer, Verifier
-from sahid._internal.workers import CHUNK, PARALLEL_THRESHOLD, CryptoPool
+from sahid._internal.workers import CHUNK, CryptoPool
 from sahid.errors import InputError, VerificationError
 from sahid.keys import MemberKeys, ed25519_seed
 from sahid.schema import checkpoints, entries
@@ -372,8 +372,8 @@ class Ledger:
     ) -> tuple[list[Entry], str]:
         """Sign, seal and store ``items`` plus one checkpoint, inside ``conn``'s transaction.
 
-        Big batches have their signatures made by ``pool`` while this process seals and
-        hashes the chunks already signed.
+        With a ``pool``, signatures are made by worker processes while this process seals
+        and hashes the chunks already signed; the caller decides when that pays off.
         """
         if not items:
             raise InputError("nothing to append")
@@ -387,15 +387,14 @@ class Ledger:
         hashes: list[tuple[int, bytes]] = []
         seal = self.sealer.seal
         by = member.member_id
-        prepared = [
-            (start + i, kind, body, *prepare_entry(start + i, ts, by, kind, body, rng(16)))
-            for i, (kind, body) in enumerate(items[:CHUNK])
-        ]
-        if pool is not None and pool.useful and len(items) >= PARALLEL_THRESHOLD:
+        prepared: list[tuple[int, str, dict[str, Any], bytes, str]] = []
+        chunks: Iterator[bytes]
+        if pool is not None and pool.useful:
             # Hand each chunk to the workers as soon as it is encoded (a pipeline).
             seed = ed25519_seed(member.signing_key)
-            futures = [pool.sign_chunk(seed, [p[3] for p in prepared])]
-            for c in range(CHUNK, len(items), CHUNK):
+            size = max(16, min(CHUNK, -(-len(items) // pool.workers)))
+            futures = []
+            for c in range(0, len(items), size):
                 part = [
                     (
                         start + c + i,
@@ -403,15 +402,15 @@ class Ledger:
                         body,
                         *prepare_entry(start + c + i, ts, by, kind, body, rng(16)),
                     )
-                    for i, (kind, body) in enumerate(items[c : c + CHUNK])
+                    for i, (kind, body) in enumerate(items[c : c + size])
                 ]
                 futures.append(pool.sign_chunk(seed, [p[3] for p in part]))
                 prepared += part
-            chunks: Iterator[bytes] = (sig for f in futures for sig in f.result())
+            chunks = (sig for f in futures for sig in f.result())
         else:
-            prepared += [
+            prepared = [
                 (start + i, kind, body, *prepare_entry(start + i, ts, by, kind, body, rng(16)))
-                for i, (kind, body) in enumerate(items[CHUNK:], CHUNK)
+                for i, (kind, body) in enumerate(items)
             ]
             chunks = (member.signing_key.sign(p[3]) for p in prepared)
         for (seq, kind, body, msg, nonce_text), sig in zip(prepared, chunks, strict=True):

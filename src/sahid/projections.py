@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, insert, select
 
+from sahid._internal.canonical import canonical_json
 from sahid.ledger import Entry
-from sahid.schema import archive_facts, members, metadata, projection_tables
+from sahid.schema import archive_facts, custody, evidence, members, metadata, projection_tables
 
 Handler = Callable[[Connection, Entry], None]
 HANDLERS: dict[str, Handler] = {}
@@ -60,6 +61,60 @@ def _member_added(conn: Connection, entry: Entry) -> None:
                 "x25519": b["x25519"],
                 "role": b["role"],
                 "added_seq": entry.seq,
+            }
+        ],
+    )
+
+
+def _json(value: object) -> str:
+    return canonical_json(value).decode()
+
+
+@handles("evidence.added")
+def _evidence_added(conn: Connection, entry: Entry) -> None:
+    b = entry.body
+    conn.execute(
+        insert(evidence),
+        [
+            {
+                "evidence_id": b["evidence"],
+                "blob": b["blob"],
+                "sha256": b["sha256"],
+                "size": b["size"],
+                "media_type": b["media_type"],
+                "name": b.get("name"),
+                "name_b64": b.get("name_b64"),
+                "source": b.get("source"),
+                "note": b.get("note"),
+                "metadata": _json(b.get("metadata", {})),
+                "metadata_problems": _json(b.get("metadata_problems", [])),
+                "added_seq": entry.seq,
+                "added_ts": entry.ts,
+            }
+        ],
+    )
+    _custody(conn, entry, "added")
+
+
+@handles("evidence.received")
+def _evidence_received(conn: Connection, entry: Entry) -> None:
+    _custody(conn, entry, "received")
+
+
+def _custody(conn: Connection, entry: Entry, event: str) -> None:
+    b = entry.body
+    conn.execute(
+        insert(custody),
+        [
+            {
+                "seq": entry.seq,
+                "evidence_id": b["evidence"],
+                "event": event,
+                "source": b.get("source"),
+                "note": b.get("note"),
+                "name": b.get("name"),
+                "by": entry.by,
+                "ts": entry.ts,
             }
         ],
     )

@@ -62,5 +62,37 @@ members = Table(
 )
 
 
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("evidence_id", Text, primary_key=True),
+    Column("blob", Text, nullable=False, unique=True),
+    Column("sha256", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("media_type", Text, nullable=False),
+    Column("name", Text),
+    Column("name_b64", Text),
+    Column("source", Text),
+    Column("note", Text),
+    Column("metadata", Text, nullable=False),  # canonical JSON
+    Column("metadata_problems", Text, nullable=False),  # canonical JSON list
+    Column("added_seq", Integer, nullable=False),
+    Column("added_ts", Text, nullable=False),
+)
+
+custody = Table(
+    "custody",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("evidence_id", Text, nullable=False, index=True),
+    Column("event", Text, nullable=False),  # added | received
+    Column("source", Text),
+    Column("note", Text),
+    Column("name", Text),
+    Column("by", Text, nullable=False),
+    Column("ts", Text, nullable=False),
+)
+
+
 def projection_tables() -> list[Table]:
     return [t for t in metadata.sorted_tables if t.name not in LEDGER_TABLES]

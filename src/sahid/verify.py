@@ -20,6 +20,9 @@ Steps (every failure message starts with its step and names the first bad place)
    stored tables.
 7. **Rollback** — the archive is not older than, nor inconsistent with, the newest
    checkpoint this machine has seen for it (see :mod:`sahid.seen`).
+8. **Blobs** — every evidence blob exists, decrypts, and has the SHA-256 and size its
+   entry records (``quick`` checks presence only). Blobs no entry references (crash
+   leftovers) are listed as orphans for ``sahid gc``; they are not an integrity failure.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from sahid import projections, seen
 from sahid._internal import merkle
 from sahid._internal.workers import CHUNK, PARALLEL_THRESHOLD, CryptoPool
 from sahid.errors import SahidError, VerificationError
+from sahid.evidence import orphans, verify_blobs
 from sahid.keys import read_key_header
 from sahid.ledger import KINDS, parse_entry
 from sahid.store import page_problems
@@ -56,6 +60,7 @@ STEPS = (
     "consistency",
     "projections",
     "rollback",
+    "blobs",
 )
 
 
@@ -66,6 +71,7 @@ class VerifyReport:
     checkpoints: int = 0
     steps: list[str] = field(default_factory=list)
     seen_size: int | None = None
+    orphans: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +81,7 @@ class VerifyReport:
             "checkpoints": self.checkpoints,
             "steps": self.steps,
             "seen_size": self.seen_size,
+            "orphans": self.orphans,
         }
 
 
@@ -84,7 +91,9 @@ def fail(step: int, where: str, what: str) -> VerificationError:
     )
 
 
-def verify_archive(archive: Archive, progress: Progress | None = None) -> VerifyReport:
+def verify_archive(
+    archive: Archive, progress: Progress | None = None, *, quick: bool = False
+) -> VerifyReport:
     report = VerifyReport()
     tick = progress or (lambda _s, _d, _t: None)
     ledger = archive.ledger
@@ -215,6 +224,9 @@ def verify_archive(archive: Archive, progress: Progress | None = None) -> Verify
         report.seen_size = _check_seen(archive, opened[-1].size, read)
         report.steps.append(STEPS[6])
     replay.dispose()
+    verify_blobs(archive, quick=quick, progress=progress)
+    report.steps.append(STEPS[7] + (" (presence only: --quick)" if quick else ""))
+    report.orphans = orphans(archive)
     seen.remember(archive.config.archive_id, notes[-1][1])
     return report
 

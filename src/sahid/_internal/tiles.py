@@ -10,11 +10,9 @@ never served. Every hash in every tile is a complete node, which storage can rea
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
-from sahid._internal.fsutil import fsync_dir
+from sahid._internal.fsutil import fsync_dir, write_atomic
 from sahid._internal.merkle import HASH_SIZE, NodeReader
 from sahid.errors import InputError, VerificationError
 
@@ -90,7 +88,7 @@ def write_tiles(out_dir: Path, size: int, read: NodeReader) -> int:
         path = out_dir / tile_path(level, index, width)
         if not _holds(path, data):
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_synced(path, data)
+            write_atomic(path, data, 0o644, sync_dir=False)
         folders.update(p for p in (path.parent, *path.parent.parents) if p.is_relative_to(out_dir))
         count += 1
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
@@ -110,18 +108,3 @@ def _holds(path: Path, data: bytes) -> bool:
         return path.read_bytes() == data
     except (FileNotFoundError, NotADirectoryError):
         return False
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: a crash leaves old or new, not half."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

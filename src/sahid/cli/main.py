@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from sahid.archive import Archive
+from sahid.cli import evidence as evidence_cli
 from sahid.cli import log
 from sahid.cli.common import (
     ArchiveOpt,
@@ -33,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(log.app, name="log")
+evidence_cli.register(app)
 
 
 @app.command("init")
@@ -79,19 +81,23 @@ def verify(
     archive: ArchiveOpt = None,
     passphrase_file: PassFileOpt = None,
     member: MemberOpt = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Check that blobs exist, without decrypting them.")
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Recompute every signature, hash, checkpoint and table; exit 2 on any tampering."""
+    """Recompute every signature, hash, checkpoint, table and blob; exit 2 on tampering."""
     with (
         open_archive(archive, passphrase_file, member, write=False) as arc,
         progress_bar(not json) as bar,
     ):
-        report = arc.verify(bar)
+        report = arc.verify(bar, quick=quick)
     emit(
         json,
         report.as_json(),
         f"ok: {report.size} entries, {report.checkpoints} checkpoints, root {b64(report.root)}\n"
-        + "\n".join(f"  step {i}: {s} ✓" for i, s in enumerate(report.steps, 1)),
+        + "\n".join(f"  step {i}: {s} ✓" for i, s in enumerate(report.steps, 1))
+        + "".join(f"\nnote: orphan {o} (run `sahid gc`)" for o in report.orphans),
     )
 
 
@@ -99,7 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     want_json = "--json" in args
     try:
-        app(args=args, standalone_mode=False, prog_name="sahid")
+        code = app(args=args, standalone_mode=False, prog_name="sahid")
+        if isinstance(code, int) and code:
+            sys.exit(code)  # a command's own typer.Exit(code): it already told the user
     except SahidError as exc:
         _fail(want_json, exc.diagnostics(), exc.message, exc.exit_code)
     except typer.Abort:

@@ -42,8 +42,44 @@ def upgrade() -> None:
         sa.Column("role", sa.Text, nullable=False),
         sa.Column("added_seq", sa.Integer, nullable=False),
     )
+    op.create_table(
+        "evidence",
+        sa.Column("evidence_id", sa.Text, primary_key=True),
+        sa.Column("blob", sa.Text, nullable=False, unique=True),
+        sa.Column("sha256", sa.Text, nullable=False),
+        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("media_type", sa.Text, nullable=False),
+        sa.Column("name", sa.Text),
+        sa.Column("name_b64", sa.Text),
+        sa.Column("source", sa.Text),
+        sa.Column("note", sa.Text),
+        sa.Column("metadata", sa.Text, nullable=False),
+        sa.Column("metadata_problems", sa.Text, nullable=False),
+        sa.Column("added_seq", sa.Integer, nullable=False),
+        sa.Column("added_ts", sa.Text, nullable=False),
+    )
+    op.create_table(
+        "custody",
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("evidence_id", sa.Text, nullable=False),
+        sa.Column("event", sa.Text, nullable=False),
+        sa.Column("source", sa.Text),
+        sa.Column("note", sa.Text),
+        sa.Column("name", sa.Text),
+        sa.Column("by", sa.Text, nullable=False),
+        sa.Column("ts", sa.Text, nullable=False),
+    )
+    op.create_index("ix_custody_evidence_id", "custody", ["evidence_id"])
 
 
 def downgrade() -> None:
-    for name in ("members", "archive_facts", "checkpoints", "tree", "entries"):
+    for name in (
+        "custody",
+        "evidence",
+        "members",
+        "archive_facts",
+        "checkpoints",
+        "tree",
+        "entries",
+    ):
         op.drop_table(name)

@@ -1,0 +1,136 @@
+"""Ingest benchmark (issue 4): single-pass hash+encrypt vs the tools people would use.
+
+Peers in the same run, on the same file:
+- ``sha256sum FILE`` then ``age -r RECIPIENT -o /dev/null FILE`` (two passes, two tools);
+- the single-pass floor: the slower of hashlib SHA-256 alone and pyrage encryption alone.
+Targets: >= 1.5x the peers' combined throughput, <= 1.3x the floor's time, peak RSS of
+the ingesting process < 150 MB (measured in a child process).
+
+``SAHID_BENCH_INGEST_GIB`` sets the sizes (default "1,4").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyrage
+
+from bench.common import write_result
+
+SIZES = [float(x) for x in os.environ.get("SAHID_BENCH_INGEST_GIB", "1,4").split(",")]
+CHILD = r"""
+import json, os, resource, sys, time
+from sahid import Archive
+arc = Archive.open(sys.argv[1], b"benchmark passphrase")
+t = time.perf_counter()
+[r] = arc.add([sys.argv[2]])
+dt = time.perf_counter() - t
+arc.close()
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": dt, "status": r.status, "rss_mb": rss}))
+"""
+
+
+def make_file(path: Path, gib: float) -> None:
+    chunk = os.urandom(1 << 20)
+    with path.open("wb") as fh:
+        for i in range(int(gib * 1024)):
+            fh.write(chunk[i % 7 :] + chunk[: i % 7])
+
+
+def timed(cmd: list[str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def floor(path: Path, recipient: str) -> dict[str, float]:
+    t = time.perf_counter()
+    h = hashlib.sha256()
+    with path.open("rb", buffering=0) as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    sha = time.perf_counter() - t
+    t = time.perf_counter()
+    with path.open("rb") as src, open(os.devnull, "wb") as dst:
+        pyrage.encrypt_io(src, dst, [pyrage.x25519.Recipient.from_str(recipient)])
+    enc = time.perf_counter() - t
+    return {"hashlib_sha256_s": sha, "pyrage_encrypt_s": enc}
+
+
+def main() -> Path:
+    from sahid import Archive
+    from sahid.config import KdfParams
+
+    tmp = Path(
+        tempfile.mkdtemp(prefix="sahid-bench-ingest-", dir=os.environ.get("SAHID_BENCH_DIR"))
+    )
+    os.environ["SAHID_STATE_DIR"] = str(tmp / "state")
+    runs: list[dict[str, Any]] = []
+    try:
+        for gib in SIZES:
+            src = tmp / f"input-{gib}.bin"
+            make_file(src, gib)
+            size = src.stat().st_size
+            root = tmp / f"archive-{gib}"
+            with Archive.init(root, b"benchmark passphrase", kdf=KdfParams(65536, 3, 4)) as arc:
+                recipient = str(arc.vault.identity.to_public())
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, str(root), str(src)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+            )
+            ours = json.loads(out.stdout)
+            t_sum = timed(["sha256sum", str(src)])
+            t_age = timed(["age", "-r", recipient, "-o", os.devnull, str(src)])
+            fl = floor(src, recipient)
+            floor_s = max(fl.values())
+            mib = size / (1 << 20)
+            run = {
+                "gib": gib,
+                "bytes": size,
+                "sahid_add_s": round(ours["seconds"], 3),
+                "sahid_mib_s": round(mib / ours["seconds"], 1),
+                "sahid_peak_rss_mb": round(ours["rss_mb"], 1),
+                "sha256sum_s": round(t_sum, 3),
+                "age_s": round(t_age, 3),
+                "peers_combined_mib_s": round(mib / (t_sum + t_age), 1),
+                "speedup_vs_peers": round((t_sum + t_age) / ours["seconds"], 2),
+                **{k: round(v, 3) for k, v in fl.items()},
+                "ratio_to_single_pass_floor": round(ours["seconds"] / floor_s, 3),
+            }
+            runs.append(run)
+            print(run)
+            shutil.rmtree(root)
+            src.unlink()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    summary = {
+        "speedup_vs_peers_min": min(r["speedup_vs_peers"] for r in runs),
+        "speedup_target": ">= 1.5",
+        "ratio_to_floor_max": max(r["ratio_to_single_pass_floor"] for r in runs),
+        "floor_target": "<= 1.3",
+        "peak_rss_mb_max": max(r["sahid_peak_rss_mb"] for r in runs),
+        "rss_target_mb": "< 150",
+    }
+    summary["ok"] = (
+        summary["speedup_vs_peers_min"] >= 1.5
+        and summary["ratio_to_floor_max"] <= 1.3
+        and summary["peak_rss_mb_max"] < 150
+    )
+    return write_result("ingest", {"runs": runs, "summary": summary})
+
+
+if __name__ == "__main__":
+    print(main())

@@ -1,0 +1,477 @@
+"""Evidence: single-pass encrypted ingest, dedup with custody, retrieval (DESIGN §2, §6).
+
+Each file is read once: every chunk updates SHA-256 and feeds age v1 encryption to the
+vault recipient, into an encrypted temp blob that is fsynced and renamed into place
+before the ledger entry that references it is appended. Memory stays constant in the
+file size. The same content added again stores no second blob; it appends an
+``evidence.received`` custody entry instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import pyrage
+
+from sahid._internal.agehdr import check_header
+from sahid.blobs import FileBlobStore, blob_relpath
+from sahid.errors import InputError, VerificationError
+
+if TYPE_CHECKING:
+    from sahid.archive import Archive
+
+Progress = Callable[[int], None]
+ID_LENGTH = 12
+
+
+def blob_name(index_key: bytes, sha256: bytes) -> str:
+    """HMAC-SHA256(index key, SHA-256(plaintext)): reveals nothing without the key."""
+    return hmac.new(index_key, sha256, hashlib.sha256).hexdigest()
+
+
+class HashingReader(io.RawIOBase):
+    """Wraps a file: every byte read is hashed, counted and reported."""
+
+    def __init__(self, raw: BinaryIO, progress: Progress | None = None) -> None:
+        self._raw = raw
+        self.sha = hashlib.sha256()
+        self.count = 0
+        self._progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        if n:
+            self.sha.update(memoryview(buffer)[:n])
+            self.count += n
+            if self._progress is not None:
+                self._progress(n)
+        return int(n or 0)
+
+
+class HashingWriter(io.RawIOBase):
+    """Hashes and counts what is written; passes it on unless ``raw`` is None."""
+
+    def __init__(self, raw: BinaryIO | None) -> None:
+        self._raw = raw
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.sha.update(data)
+        self.count += len(data)
+        if self._raw is not None:
+            self._raw.write(data)
+        return len(data)
+
+
+@dataclass
+class AddResult:
+    """What happened to one path given to ``add``."""
+
+    path: str
+    status: str  # added | received | skipped | failed
+    evidence: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    media_type: str | None = None
+    message: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def display_name(path: Path) -> str:
+    return os.fsdecode(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def name_fields(path: Path) -> dict[str, str]:
+    """The original file name, kept losslessly: text if UTF-8, else base64 bytes."""
+    import base64
+
+    raw = os.fsencode(path.name)
+    try:
+        return {"name": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"name_b64": base64.b64encode(raw).decode()}
+
+
+def walk(paths: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
+    """Files under ``paths`` (directories recurse), or ``(path, warning)`` for skips.
+
+    Symlinked directories are followed once; a loop back to a folder already walked
+    is skipped with a warning instead of recursing forever.
+    """
+    for top in paths:
+        try:
+            st = os.stat(top)
+        except FileNotFoundError:
+            yield top, "does not exist (vanished or mistyped)"
+            continue
+        except OSError as exc:
+            yield top, f"cannot be read ({exc.strerror})"
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            yield top, None
+            continue
+        seen = {(st.st_dev, st.st_ino)}
+        for root, dirs, files in os.walk(top, followlinks=True):
+            keep = []
+            for d in sorted(dirs):
+                try:
+                    dst = os.stat(os.path.join(root, d))
+                except OSError:
+                    yield Path(root, d), "symlink loop or unreadable folder: skipped"
+                    continue
+                if (dst.st_dev, dst.st_ino) in seen:
+                    yield Path(root, d), "symlink loop: folder already walked, skipped"
+                    continue
+                seen.add((dst.st_dev, dst.st_ino))
+                keep.append(d)
+            dirs[:] = keep
+            for f in sorted(files):
+                yield Path(root, f), None
+
+
+def ingest(
+    archive: Archive,
+    path: Path,
+    *,
+    source: str | None,
+    note: str | None,
+    progress: Progress | None = None,
+) -> AddResult:
+    """Encrypt and record one file; raises InputError with the file named on bad input."""
+    from sahid.media.metadata import extract
+    from sahid.media.sniff import sniff
+
+    shown = display_name(path)
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat below skips it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise InputError(f"{shown}: does not exist (vanished or mistyped)") from None
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            return AddResult(
+                shown, "skipped", message="not a regular file (device, FIFO or socket)"
+            )
+        media_type = sniff(os.pread(fd, 64, 0))
+        store: FileBlobStore = archive.blobs
+        temp, out = store.new_temp()
+        try:
+            reader = HashingReader(fh, progress)
+            with out:
+                pyrage.encrypt_io(reader, out, [archive.vault.identity.to_public()])
+                out.flush()
+                os.fsync(out.fileno())
+            after = os.fstat(fd)
+            if (
+                reader.count != before.st_size
+                or after.st_size != before.st_size
+                or after.st_mtime_ns != before.st_mtime_ns
+            ):
+                raise InputError(
+                    f"{shown}: the file changed while it was being read; "
+                    "add it again once nothing is writing to it"
+                )
+            sha = reader.sha.digest()
+            name = blob_name(archive.vault.subkey("blob-index"), sha)
+            known = archive.evidence_by_blob(name)
+            extracted = extract(path, media_type)
+            body: dict[str, Any] = {
+                "evidence": name[:ID_LENGTH] if known is None else known,
+                "sha256": sha.hex(),
+                "size": reader.count,
+                "source": source,
+                "note": note,
+                **name_fields(path),
+            }
+            if known is None:
+                store.commit(temp, name)
+                body.update(
+                    blob=name,
+                    media_type=media_type,
+                    metadata=extracted.fields,
+                    metadata_problems=extracted.problems,
+                )
+                kind, status = "evidence.added", "added"
+            else:
+                temp.unlink(missing_ok=True)
+                kind, status = "evidence.received", "received"
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+    archive.append(kind, body)
+    return AddResult(
+        shown,
+        status,
+        evidence=body["evidence"],
+        sha256=sha.hex(),
+        size=reader.count,
+        media_type=media_type,
+        problems=list(extracted.problems),
+    )
+
+
+def decrypt_blob(archive: Archive, name: str, sink: BinaryIO | None) -> HashingWriter:
+    """Decrypt a blob into ``sink`` (or nowhere), hashing on the way out."""
+    writer = HashingWriter(sink)
+    where = f"{archive.config.blobs}/{blob_relpath(name)}"
+    try:
+        with archive.blobs.open(name) as fh:
+            check_header(fh)
+            pyrage.decrypt_io(fh, writer, [archive.vault.identity])
+    except FileNotFoundError:
+        raise VerificationError(f"{where} is missing from the archive", where=where) from None
+    except (pyrage.DecryptError, OSError, VerificationError) as exc:  # header or STREAM
+        raise VerificationError(
+            f"{where} cannot be decrypted ({exc}): it was altered", where=where
+        ) from None
+    return writer
+
+
+def add_paths(
+    archive: Archive,
+    paths: Sequence[Path],
+    *,
+    source: str | None = None,
+    note: str | None = None,
+    on_file: Callable[[Path, int], Progress] | None = None,
+) -> list[AddResult]:
+    """Ingest files and folders; one result per path, failures included (nothing half-stored)."""
+    results: list[AddResult] = []
+    for path, warning in walk(paths):
+        if warning is not None:
+            status = (
+                "failed"
+                if "does not exist" in warning or "cannot be read" in warning
+                else "skipped"
+            )
+            results.append(AddResult(display_name(path), status, message=warning))
+            continue
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        progress = on_file(path, size) if on_file is not None else None
+        try:
+            results.append(ingest(archive, path, source=source, note=note, progress=progress))
+        except InputError as exc:
+            results.append(AddResult(display_name(path), "failed", message=exc.message))
+    return results
+
+
+def _row_json(row: Any) -> dict[str, Any]:
+    import json
+
+    d = dict(row._mapping)
+    d["metadata"] = json.loads(d["metadata"])
+    d["metadata_problems"] = json.loads(d["metadata_problems"])
+    return d
+
+
+def list_evidence(archive: Archive) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from sahid.schema import evidence
+
+    with archive.engine.connect() as conn:
+        rows = conn.execute(select(evidence).order_by(evidence.c.added_seq)).all()
+    out = []
+    for r in rows:
+        d = _row_json(r)
+        del d["metadata"], d["metadata_problems"], d["blob"]
+        out.append(d)
+    return out
+
+
+def resolve(archive: Archive, evidence_id: str) -> dict[str, Any]:
+    """An evidence row by id or unique id prefix (at least 4 characters)."""
+    from sqlalchemy import select
+
+    from sahid.errors import NotFound
+    from sahid.schema import evidence
+
+    wanted = evidence_id.strip().lower()
+    if len(wanted) < 4 or any(c not in "0123456789abcdef" for c in wanted):
+        raise NotFound(f"evidence {evidence_id!r} not found: ids are hex, see `sahid ls`")
+    with archive.engine.connect() as conn:
+        rows = conn.execute(
+            select(evidence).where(evidence.c.evidence_id.startswith(wanted)).limit(2)
+        ).all()
+    if not rows:
+        raise NotFound(f"evidence {evidence_id} not found; `sahid ls` lists the ids")
+    if len(rows) > 1:
+        raise InputError(f"evidence id {evidence_id} is ambiguous; give more characters")
+    return _row_json(rows[0])
+
+
+def show_evidence(archive: Archive, evidence_id: str) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from sahid.schema import custody
+
+    row = resolve(archive, evidence_id)
+    with archive.engine.connect() as conn:
+        events = conn.execute(
+            select(custody)
+            .where(custody.c.evidence_id == row["evidence_id"])
+            .order_by(custody.c.seq)
+        ).all()
+    row["custody"] = [dict(e._mapping) for e in events]
+    del row["blob"]
+    return row
+
+
+def get_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, Any]:
+    """Decrypt to ``out`` (never overwritten); SHA-256 checked before the file appears."""
+    import secrets
+
+    row = resolve(archive, evidence_id)
+    if out.exists():
+        raise InputError(f"{out} already exists; choose another path or remove it first")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent} does not exist; create the folder first")
+    partial = out.parent / f".{out.name}.{secrets.token_hex(4)}.partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            writer = decrypt_blob(archive, row["blob"], fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if writer.sha.hexdigest() != row["sha256"] or writer.count != row["size"]:
+            raise VerificationError(
+                f"evidence {row['evidence_id']}: content no longer matches its SHA-256 "
+                f"({archive.config.blobs}/{blob_relpath(row['blob'])} was altered)",
+                where=f"{archive.config.blobs}/{blob_relpath(row['blob'])}",
+            )
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return {
+        "evidence": row["evidence_id"],
+        "out": str(out),
+        "sha256": row["sha256"],
+        "size": row["size"],
+    }
+
+
+def orphans(archive: Archive) -> list[str]:
+    """Blob files and temp files that no evidence entry references (crash leftovers)."""
+    from sqlalchemy import select
+
+    from sahid.schema import evidence
+
+    with archive.engine.connect() as conn:
+        known = {r[0] for r in conn.execute(select(evidence.c.blob))}
+    out = [f"blobs/{blob_relpath(n)}" for n in archive.blobs.names() if n not in known]
+    out += [f"blobs/tmp/{p.name}" for p in archive.blobs.temps()]
+    return sorted(out)
+
+
+def gc(archive: Archive) -> list[str]:
+    """Remove orphans; evidence that the ledger references is never touched."""
+    removed = orphans(archive)
+    for rel in removed:
+        (archive.root / archive.config.blobs / rel.removeprefix("blobs/")).unlink(missing_ok=True)
+    return removed
+
+
+def verify_blobs(
+    archive: Archive, *, quick: bool, progress: Callable[[str, int, int], None] | None = None
+) -> None:
+    """Every evidence blob exists and (unless quick) decrypts to its SHA-256 and size."""
+    from sqlalchemy import select
+
+    from sahid.schema import evidence
+
+    with archive.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                evidence.c.evidence_id, evidence.c.blob, evidence.c.sha256, evidence.c.size
+            ).order_by(evidence.c.added_seq)
+        ).all()
+    for i, (eid, name, sha, size) in enumerate(rows):
+        where = f"evidence {eid} (blobs/{blob_relpath(name)})"
+        if not archive.blobs.exists(name):
+            raise VerificationError(
+                f"step 8 (blobs): {where}: blob is missing", step=8, where=where
+            )
+        if quick:
+            continue
+        try:
+            writer = decrypt_blob(archive, name, None)
+        except VerificationError as exc:
+            raise VerificationError(
+                f"step 8 (blobs): {where}: {exc.message}", step=8, where=where
+            ) from None
+        if writer.sha.hexdigest() != sha or writer.count != size:
+            raise VerificationError(
+                f"step 8 (blobs): {where}: content does not match its SHA-256", step=8, where=where
+            )
+        if progress is not None:
+            progress("blobs", i + 1, len(rows))
+
+
+def clean_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, Any]:
+    """A copy of the evidence with identifying metadata removed, written to ``out``.
+
+    The original is decrypted into an anonymous in-memory file (``memfd``), never into
+    a file on disk; the clean copy appears at ``out`` only when it is complete.
+    """
+    import secrets
+
+    from sahid.media.clean import CLEANABLE, clean
+
+    row = resolve(archive, evidence_id)
+    if row["media_type"] not in CLEANABLE:
+        kinds = ", ".join(sorted(CLEANABLE))
+        raise InputError(f"cannot clean {row['media_type']} yet: supported types are {kinds}")
+    if out.exists():
+        raise InputError(f"{out} already exists; choose another path or remove it first")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent} does not exist; create the folder first")
+    mem = os.memfd_create("sahid-original", os.MFD_CLOEXEC)
+    partial = out.parent / f".{out.name}.{secrets.token_hex(4)}.partial"
+    try:
+        with os.fdopen(os.dup(mem), "wb") as plain:
+            writer = decrypt_blob(archive, row["blob"], plain)
+        if writer.sha.hexdigest() != row["sha256"]:
+            where = f"{archive.config.blobs}/{blob_relpath(row['blob'])}"
+            raise VerificationError(f"{where}: content no longer matches its SHA-256", where=where)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as dst:
+            report = clean(Path(f"/proc/self/fd/{mem}"), dst, row["media_type"])
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(mem)
+    return {
+        "evidence": row["evidence_id"],
+        "out": str(out),
+        "method": report.method,
+        "removed": report.removed,
+    }

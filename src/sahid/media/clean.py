@@ -1,0 +1,704 @@
+"""Write a copy of a media file with identifying metadata removed.
+
+Pixels and frames are not re-encoded where the format allows it (``CleanReport.method``):
+
+* image/jpeg, ``lossless``: drop APPn (EXIF, XMP, IPTC, MPF …), COM and data after EOI;
+  keep JFIF (without thumbnail), ICC, Adobe, a minimal EXIF with only Orientation, and
+  the entropy-coded data byte for byte.
+* image/png, ``lossless``: keep only image-structure, colour and animation chunks.
+* image/webp, ``lossless``: drop EXIF, XMP and unknown RIFF chunks; fix the VP8X flags
+  and the RIFF size.
+* image/tiff, ``lossless``: new IFDs with only image-structure tags, strips and tiles
+  copied byte for byte (checked by decoding both); if the layout is unusual (BigTIFF,
+  old-style JPEG, damaged IFDs) ``reencoded-lossless``: the same pixels written with LZW.
+* image/heic, image/heif, ``reencoded-lossless``: decode, then encode lossless RGB 4:4:4
+  HEVC without EXIF, XMP, thumbnails or depth maps (decoded pixels stay identical; the
+  file grows).
+* application/pdf, ``rewritten``: drop Info, every /Metadata stream, /PieceInfo,
+  attachments, annotation authors and dates, and APPn segments of embedded JPEG images.
+* video/mp4, video/quicktime, ``remuxed``: stream copy of audio and video only (no data,
+  timed-metadata, subtitle or cover-art streams); container and stream metadata dropped,
+  movie and track times left at zero.
+
+Only ``dst`` is written: no temporary files ever hold plaintext. Any failure is an
+:class:`sahid.errors.InputError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sahid.errors import InputError, SahidError
+
+__all__ = ["CLEANABLE", "CleanReport", "clean", "clean_jpeg_bytes"]
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    """How a clean copy was made and what was left out of it."""
+
+    method: str
+    removed: list[str] = field(default_factory=list)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
+
+
+def _read_image_file(src: Path, limit: int = 512 * 1024 * 1024) -> bytes:
+    try:
+        size = src.stat().st_size
+        if size > limit:
+            raise InputError(f"{src.name}: {size} bytes is too large for an image")
+        return src.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {src.name}: {_one_line(exc)}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# JPEG
+
+_SOI = b"\xff\xd8"
+_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length field
+
+
+def _app_name(marker: int, payload: bytes) -> str:
+    if marker == 0xE1 and payload.startswith(b"Exif\x00"):
+        return "EXIF"
+    if marker == 0xE1 and payload.startswith(b"http://ns.adobe.com/xap/1.0/"):
+        return "XMP"
+    if marker == 0xE1 and payload.startswith(b"http://ns.adobe.com/xmp/extension/"):
+        return "XMP (extended)"
+    if marker == 0xED:
+        return "IPTC/Photoshop (APP13)"
+    if marker == 0xE2 and payload.startswith(b"MPF\x00"):
+        return "MPF (APP2)"
+    if marker == 0xFE:
+        return "comment (COM)"
+    if marker == 0xE0 and payload.startswith(b"JFXX\x00"):
+        return "JFIF thumbnail (JFXX)"
+    tag = payload[:12].split(b"\x00", 1)[0].decode("latin-1", "replace")
+    return f"APP{marker - 0xE0}" + (f" {tag!r}" if tag.isprintable() and tag else "")
+
+
+def _keep_segment(marker: int, payload: bytes) -> bytes | None:
+    """The segment payload to keep, or None to drop it."""
+    if marker == 0xE0 and payload.startswith(b"JFIF\x00") and len(payload) >= 14:
+        # Keep version and density, drop any embedded thumbnail.
+        return payload[:12] + b"\x00\x00"
+    if marker == 0xE2 and payload.startswith(b"ICC_PROFILE\x00"):
+        return payload  # colour management, needed to show the pixels right
+    if marker == 0xEE and payload.startswith(b"Adobe"):
+        return payload  # colour transform flag, needed to decode CMYK/YCCK
+    if 0xE0 <= marker <= 0xEF or marker == 0xFE:
+        return None
+    return payload
+
+
+def _orientation_app1(orientation: int) -> bytes:
+    """A minimal EXIF segment holding only the Orientation tag (so the photo stays upright)."""
+    tiff = b"MM\x00*" + struct.pack(">I", 8)
+    tiff += struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
+    tiff += struct.pack(">I", 0)
+    return b"Exif\x00\x00" + tiff
+
+
+def _jpeg_orientation(segments: list[tuple[int, bytes]]) -> int:
+    from PIL import Image
+
+    for marker, payload in segments:
+        if marker == 0xE1 and payload.startswith(b"Exif\x00"):
+            try:
+                value = Image.Exif()
+                value.load(payload)
+                orientation = value.get(0x0112, 1)
+            except Exception:
+                return 1
+            return orientation if isinstance(orientation, int) and 2 <= orientation <= 8 else 1
+    return 1
+
+
+def _scan_end(data: bytes, pos: int) -> tuple[int, int]:
+    """Skip entropy-coded data from ``pos``: (offset of the next marker, its code)."""
+    n = len(data)
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= n:
+            raise InputError("truncated JPEG: the image data ends without an EOI marker")
+        code = data[pos + 1]
+        if code == 0x00 or code in _STANDALONE or code == 0xFF:
+            pos += 1 if code == 0xFF else 2
+            continue
+        return pos, code
+
+
+def clean_jpeg_bytes(data: bytes, removed: list[str], keep_orientation: bool = True) -> bytes:
+    """A JPEG without metadata segments; the entropy-coded data is copied byte for byte."""
+    if not data.startswith(_SOI):
+        raise InputError("not a JPEG: no start-of-image marker")
+    n = len(data)
+    pos = 2
+    segments: list[tuple[int, bytes]] = []  # header segments before the first SOS
+    while True:
+        while pos < n and data[pos] == 0xFF and pos + 1 < n and data[pos + 1] == 0xFF:
+            pos += 1  # fill bytes
+        if pos + 4 > n or data[pos] != 0xFF:
+            raise InputError(f"damaged JPEG: no marker at offset {pos}")
+        code = data[pos + 1]
+        if code in _STANDALONE:
+            pos += 2
+            continue
+        if code == 0xD9:
+            raise InputError("damaged JPEG: end of image before any image data")
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2 or pos + 2 + length > n:
+            raise InputError(f"truncated JPEG: segment at offset {pos} runs past the end")
+        payload = data[pos + 4 : pos + 2 + length]
+        segments.append((code, payload))
+        pos += 2 + length
+        if code == 0xDA:  # SOS: entropy-coded data follows
+            break
+    out = bytearray(_SOI)
+    orientation = _jpeg_orientation(segments) if keep_orientation else 1
+    jfif_written = False
+    for code, payload in segments:
+        kept = _keep_segment(code, payload)
+        if kept is None:
+            removed.append(_app_name(code, payload))
+            continue
+        if kept != payload:
+            removed.append("JFIF thumbnail")
+        out += bytes((0xFF, code)) + struct.pack(">H", len(kept) + 2) + kept
+        if code == 0xE0 and len(out) == 4 + len(kept) + 2:
+            jfif_written = True  # JFIF must stay the first segment
+    if orientation != 1:
+        app1 = _orientation_app1(orientation)
+        segment = b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1
+        insert_at = 2
+        if jfif_written:
+            insert_at = 2 + 2 + int.from_bytes(out[4:6], "big")
+        out[insert_at:insert_at] = segment
+    # Entropy-coded data: copy scans and the tables between them, drop APPn/COM there.
+    while True:
+        marker_at, code = _scan_end(data, pos)
+        out += data[pos:marker_at]
+        if code == 0xD9:
+            out += b"\xff\xd9"
+            trailer = n - (marker_at + 2)
+            if trailer > 0:
+                removed.append(f"{trailer} bytes after end of image")
+            return bytes(out)
+        if marker_at + 4 > n:
+            raise InputError("truncated JPEG: a segment header runs past the end")
+        length = int.from_bytes(data[marker_at + 2 : marker_at + 4], "big")
+        end = marker_at + 2 + length
+        if length < 2 or end > n:
+            raise InputError(f"truncated JPEG: segment at offset {marker_at} runs past the end")
+        payload = data[marker_at + 4 : end]
+        if 0xE0 <= code <= 0xEF or code == 0xFE:
+            removed.append(_app_name(code, payload))
+        else:
+            out += data[marker_at:end]
+        pos = end
+
+
+def _clean_jpeg(src: Path, dst: BinaryIO) -> CleanReport:
+    removed: list[str] = []
+    dst.write(clean_jpeg_bytes(_read_image_file(src), removed))
+    return CleanReport("lossless", removed)
+
+
+# ---------------------------------------------------------------------------------------
+# PNG
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+# Chunks that carry the picture, its colour or its animation; everything else goes.
+_PNG_KEEP = frozenset(
+    {
+        b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP",
+        b"sBIT", b"bKGD", b"pHYs", b"hIST", b"cICP", b"mDCV", b"cLLI", b"acTL", b"fcTL",
+        b"fdAT",
+    }
+)  # fmt: skip
+
+
+def _clean_png(src: Path, dst: BinaryIO) -> CleanReport:
+    data = _read_image_file(src)
+    if not data.startswith(_PNG_SIG):
+        raise InputError("not a PNG: bad signature")
+    out = bytearray(_PNG_SIG)
+    removed: list[str] = []
+    pos = len(_PNG_SIG)
+    while True:
+        if pos + 12 > len(data):
+            raise InputError("truncated PNG: the file ends before the IEND chunk")
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            raise InputError(f"truncated PNG: chunk {kind!r} runs past the end")
+        body = data[pos + 8 : pos + 8 + length]
+        crc = int.from_bytes(data[pos + 8 + length : end], "big")
+        if zlib.crc32(kind + body) != crc:
+            raise InputError(f"damaged PNG: bad checksum in chunk {kind!r}")
+        if kind in _PNG_KEEP:
+            out += data[pos:end]
+        else:
+            removed.append(f"PNG {kind.decode('latin-1')} chunk")
+        pos = end
+        if kind == b"IEND":
+            break
+    if len(data) > pos:
+        removed.append(f"{len(data) - pos} bytes after IEND")
+    dst.write(bytes(out))
+    return CleanReport("lossless", removed)
+
+
+# ---------------------------------------------------------------------------------------
+# WebP
+
+_WEBP_KEEP = frozenset({b"VP8X", b"VP8 ", b"VP8L", b"ALPH", b"ANIM", b"ANMF", b"ICCP"})
+_VP8X_EXIF = 0x08
+_VP8X_XMP = 0x04
+
+
+def _clean_webp(src: Path, dst: BinaryIO) -> CleanReport:
+    data = _read_image_file(src)
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise InputError("not a WebP: bad RIFF header")
+    riff_end = 8 + int.from_bytes(data[4:8], "little")
+    if riff_end > len(data):
+        raise InputError("truncated WebP: the RIFF size runs past the end of the file")
+    body = bytearray()
+    removed: list[str] = []
+    pos = 12
+    while pos + 8 <= riff_end:
+        kind = data[pos : pos + 4]
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        end = pos + 8 + size + (size & 1)
+        if pos + 8 + size > riff_end:
+            raise InputError(f"truncated WebP: chunk {kind!r} runs past the end")
+        chunk = bytearray(data[pos : min(end, riff_end)])
+        if size & 1 and len(chunk) < 8 + size + 1:
+            chunk += b"\x00"
+        if kind in _WEBP_KEEP:
+            if kind == b"VP8X" and size >= 1:
+                chunk[8] &= ~(_VP8X_EXIF | _VP8X_XMP) & 0xFF
+            body += chunk
+        else:
+            name = kind.decode("latin-1").strip(" \x00")
+            removed.append(f"WebP {name} chunk")
+        pos = end
+    if not body:
+        raise InputError("damaged WebP: no image chunks")
+    if riff_end < len(data):
+        removed.append(f"{len(data) - riff_end} bytes after the RIFF chunk")
+    dst.write(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + bytes(body))
+    return CleanReport("lossless", removed)
+
+
+# ---------------------------------------------------------------------------------------
+# Re-encoded images: TIFF and HEIC/HEIF
+
+
+def _open_image(src: Path) -> Any:
+    from PIL import Image
+
+    try:
+        im = Image.open(src)
+    except Exception as exc:
+        raise InputError(f"cannot decode {src.name}: {_one_line(exc)}") from None
+    try:
+        im.load()
+    except Exception as exc:
+        im.close()
+        raise InputError(f"cannot decode {src.name}: {_one_line(exc)}") from None
+    return im
+
+
+_TIFF_TYPE_SIZES = {
+    1: 1,
+    2: 1,
+    3: 2,
+    4: 4,
+    5: 8,
+    6: 1,
+    7: 1,
+    8: 2,
+    9: 4,
+    10: 8,
+    11: 4,
+    12: 8,
+    13: 4,
+}
+# Tags that describe how to decode and show the pixels; every other tag is dropped
+# (EXIF/GPS/SubIFD pointers, IPTC, XMP, Photoshop, GeoTIFF, Make, Model, Artist, dates …).
+_TIFF_KEEP = frozenset(
+    {
+        254, 256, 257, 258, 259, 262, 266, 273, 274, 277, 278, 279, 282, 283, 284, 296,
+        301, 317, 318, 319, 320, 322, 323, 324, 325, 332, 338, 339, 340, 341, 347, 529,
+        530, 531, 532, 34675,
+    }
+)  # fmt: skip
+_TIFF_MAX_IFDS = 1024
+
+
+class _NotSimpleTiff(Exception):
+    """A TIFF layout the IFD rewriter does not handle: fall back to re-encoding."""
+
+
+def _tiff_values(bo: str, typ: int, count: int, raw: bytes) -> list[int]:
+    if typ in (3, 8):
+        return list(struct.unpack(f"{bo}{count}{'H' if typ == 3 else 'h'}", raw))
+    if typ in (4, 9, 13):
+        return list(struct.unpack(f"{bo}{count}{'I' if typ != 9 else 'i'}", raw))
+    if typ in (1, 7):
+        return list(raw)
+    raise _NotSimpleTiff(f"unexpected type {typ} for an offset or count tag")
+
+
+def _tiff_rewrite(data: bytes) -> bytes:
+    """The same TIFF with only image-structure tags; strips and tiles copied byte for byte."""
+    if data[:4] == b"II*\x00":
+        bo = "<"
+    elif data[:4] == b"MM\x00*":
+        bo = ">"
+    else:
+        raise _NotSimpleTiff("not a classic TIFF (BigTIFF is re-encoded)")
+    n = len(data)
+    ifds: list[dict[int, tuple[int, int, bytes]]] = []
+    offset = struct.unpack(f"{bo}I", data[4:8])[0]
+    seen: set[int] = set()
+    while offset:
+        if offset in seen or offset + 2 > n or len(ifds) >= _TIFF_MAX_IFDS:
+            raise _NotSimpleTiff("bad IFD chain")
+        seen.add(offset)
+        count = struct.unpack(f"{bo}H", data[offset : offset + 2])[0]
+        if offset + 2 + 12 * count + 4 > n:
+            raise _NotSimpleTiff("IFD runs past the end")
+        entries: dict[int, tuple[int, int, bytes]] = {}
+        for i in range(count):
+            at = offset + 2 + 12 * i
+            tag, typ, cnt = struct.unpack(f"{bo}HHI", data[at : at + 8])
+            size = _TIFF_TYPE_SIZES.get(typ)
+            if size is None:
+                continue
+            length = size * cnt
+            if length <= 4:
+                raw = data[at + 8 : at + 8 + length]
+            else:
+                where = struct.unpack(f"{bo}I", data[at + 8 : at + 12])[0]
+                if where + length > n:
+                    raise _NotSimpleTiff(f"tag {tag} runs past the end")
+                raw = data[where : where + length]
+            entries[tag] = (typ, cnt, raw)
+        ifds.append(entries)
+        offset = struct.unpack(f"{bo}I", data[offset + 2 + 12 * count : offset + 6 + 12 * count])[0]
+    if not ifds:
+        raise _NotSimpleTiff("no image directory")
+
+    out = bytearray(data[:4] + b"\x00\x00\x00\x00")
+    next_ptr = 4
+    for entries in ifds:
+        compression = entries.get(259)
+        if compression and _tiff_values(bo, *compression)[:1] == [6]:
+            raise _NotSimpleTiff("old-style JPEG compression")
+        if 273 in entries and 279 in entries:
+            off_tag, cnt_tag = 273, 279
+        elif 324 in entries and 325 in entries:
+            off_tag, cnt_tag = 324, 325
+        else:
+            raise _NotSimpleTiff("no strips or tiles")
+        offsets = _tiff_values(bo, *entries[off_tag])
+        counts = _tiff_values(bo, *entries[cnt_tag])
+        if len(offsets) != len(counts):
+            raise _NotSimpleTiff("strip offsets and counts differ in number")
+        new_offsets = []
+        for where, length in zip(offsets, counts, strict=True):
+            if where < 0 or length < 0 or where + length > n:
+                raise _NotSimpleTiff("image data runs past the end")
+            new_offsets.append(len(out))
+            out += data[where : where + length]
+            if len(out) % 2:
+                out += b"\x00"
+        kept = {tag: e for tag, e in entries.items() if tag in _TIFF_KEEP}
+        kept[off_tag] = (4, len(new_offsets), struct.pack(f"{bo}{len(new_offsets)}I", *new_offsets))
+        kept[cnt_tag] = (4, len(counts), struct.pack(f"{bo}{len(counts)}I", *counts))
+        # Out-of-line values first, then the directory itself.
+        cells: list[bytes] = []
+        for tag in sorted(kept):
+            typ, cnt, raw = kept[tag]
+            if len(raw) > 4:
+                where = len(out)
+                out += raw
+                if len(out) % 2:
+                    out += b"\x00"
+                value = struct.pack(f"{bo}I", where)
+            else:
+                value = raw.ljust(4, b"\x00")
+            cells.append(struct.pack(f"{bo}HHI", tag, typ, cnt) + value)
+        ifd_at = len(out)
+        out[next_ptr : next_ptr + 4] = struct.pack(f"{bo}I", ifd_at)
+        out += struct.pack(f"{bo}H", len(cells)) + b"".join(cells) + b"\x00\x00\x00\x00"
+        next_ptr = ifd_at + 2 + 12 * len(cells)
+    return bytes(out)
+
+
+def _decoded_frames(source: Path | bytes) -> list[tuple[str, tuple[int, int], bytes]]:
+    from PIL import Image, ImageSequence
+
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+        return [(f.mode, f.size, f.tobytes()) for f in ImageSequence.Iterator(im)]
+
+
+_TIFF_REMOVED = "TIFF tags other than image structure (EXIF, GPS, IPTC, XMP, GeoTIFF, maker notes)"
+
+
+def _clean_tiff(src: Path, dst: BinaryIO) -> CleanReport:
+    data = _read_image_file(src)
+    try:
+        rewritten = _tiff_rewrite(data)
+        # Trust the rewrite only if it decodes to exactly the original pixels.
+        if _decoded_frames(rewritten) != _decoded_frames(src):
+            raise _NotSimpleTiff("rewritten pixels differ")
+    except Exception:
+        return _reencode_tiff(src, dst)
+    dst.write(rewritten)
+    return CleanReport("lossless", [_TIFF_REMOVED])
+
+
+def _reencode_tiff(src: Path, dst: BinaryIO) -> CleanReport:
+    from PIL import Image, ImageSequence
+
+    im = _open_image(src)
+    with im:
+        frames = []
+        try:
+            for frame in ImageSequence.Iterator(im):
+                fresh = Image.frombytes(frame.mode, frame.size, frame.tobytes())
+                icc = frame.info.get("icc_profile")
+                if icc:
+                    fresh.info["icc_profile"] = icc
+                frames.append(fresh)
+        except Exception as exc:
+            raise InputError(f"cannot decode {src.name}: {_one_line(exc)}") from None
+    buf = io.BytesIO()
+    try:
+        frames[0].save(
+            buf,
+            format="TIFF",
+            compression="tiff_lzw",
+            save_all=len(frames) > 1,
+            append_images=frames[1:],
+        )
+    except Exception as exc:
+        raise InputError(f"cannot write a clean TIFF: {_one_line(exc)}") from None
+    dst.write(buf.getvalue())
+    return CleanReport("reencoded-lossless", [_TIFF_REMOVED])
+
+
+def _clean_heif(src: Path, dst: BinaryIO) -> CleanReport:
+    import pillow_heif
+
+    try:
+        heif = pillow_heif.open_heif(src, convert_hdr_to_8bit=False)
+        primary = heif[heif.primary_index]
+        info = primary.info
+        removed = [name for name in ("exif", "xmp") if info.get(name)]
+        if info.get("thumbnails"):
+            removed.append("thumbnails")
+        if info.get("depth_images"):
+            removed.append("depth images")
+        if info.get("metadata"):
+            removed.append("other metadata items")
+        image = primary.to_pillow()
+    except Exception as exc:
+        raise InputError(f"cannot decode {src.name}: {_one_line(exc)}") from None
+    icc = image.info.get("icc_profile")
+    image.info.clear()
+    buf = io.BytesIO()
+    try:
+        out = pillow_heif.from_pillow(image)
+        out.save(
+            buf,
+            quality=-1,
+            chroma=444,
+            matrix_coefficients=0,
+            exif=None,
+            xmp=None,
+            icc_profile=icc,
+            enc_params={"preset": "ultrafast"},
+        )
+    except Exception as exc:
+        raise InputError(f"cannot encode a clean HEIF: {_one_line(exc)}") from None
+    dst.write(buf.getvalue())
+    return CleanReport("reencoded-lossless", removed)
+
+
+# ---------------------------------------------------------------------------------------
+# PDF
+
+
+def _clean_pdf(src: Path, dst: BinaryIO) -> CleanReport:
+    import pikepdf
+
+    removed: list[str] = []
+    try:
+        pdf = pikepdf.open(src)
+    except Exception as exc:
+        raise InputError(f"cannot open PDF {src.name}: {_one_line(exc)}") from None
+    with pdf:
+        try:
+            if "/Info" in pdf.trailer:
+                removed.append("PDF Info dictionary")
+                del pdf.trailer["/Info"]
+            names = pdf.Root.get("/Names")
+            if isinstance(names, pikepdf.Dictionary) and "/EmbeddedFiles" in names:
+                del names["/EmbeddedFiles"]
+                removed.append("PDF embedded files (attachments)")
+            for obj in pdf.objects:
+                if not isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
+                    continue
+                for key in ("/Metadata", "/PieceInfo", "/LastModified"):
+                    if key in obj:
+                        del obj[key]
+                        removed.append(f"PDF {key[1:]}")
+                if "/Rect" in obj and "/Subtype" in obj and "/FT" not in obj:
+                    # An annotation: /T is its author, /M and /CreationDate its times.
+                    # (On a form field /T is the field name, so fields keep it.)
+                    for key in ("/T", "/M", "/CreationDate"):
+                        if key in obj:
+                            del obj[key]
+                            removed.append(f"PDF annotation {key[1:]}")
+                if (
+                    isinstance(obj, pikepdf.Stream)
+                    and obj.get("/Subtype") == pikepdf.Name.Image
+                    and obj.get("/Filter") == pikepdf.Name.DCTDecode
+                ):
+                    raw = obj.read_raw_bytes()
+                    jpeg_removed: list[str] = []
+                    cleaned = clean_jpeg_bytes(raw, jpeg_removed, keep_orientation=False)
+                    if jpeg_removed:
+                        obj.write(cleaned, filter=pikepdf.Name.DCTDecode)
+                        removed.extend(f"embedded JPEG {r}" for r in jpeg_removed)
+            buf = io.BytesIO()
+            pdf.remove_unreferenced_resources()
+            pdf.save(buf, deterministic_id=True, fix_metadata_version=False)
+        except SahidError:
+            raise
+        except Exception as exc:
+            raise InputError(f"cannot clean PDF {src.name}: {_one_line(exc)}") from None
+    dst.write(buf.getvalue())
+    return CleanReport("rewritten", sorted(set(removed)))
+
+
+# ---------------------------------------------------------------------------------------
+# MP4 / QuickTime
+
+
+def _clean_video(src: Path, dst: BinaryIO, media_type: str) -> CleanReport:
+    import av
+
+    removed = [
+        "container metadata (creation time, location ©xyz, make, model, software, keys, udta)",
+        "stream metadata (creation time, handler, encoder)",
+    ]
+    try:
+        inp = av.open(str(src), metadata_errors="replace")
+    except Exception as exc:
+        raise InputError(f"cannot open video {src.name}: {_one_line(exc)}") from None
+    with inp:
+        keep = []
+        for stream in inp.streams:
+            attached = bool(stream.disposition & av.stream.Disposition.attached_pic)
+            if stream.type in ("video", "audio") and not attached:
+                keep.append(stream)
+            else:
+                kind = "cover art" if attached else f"{stream.type} stream"
+                removed.append(f"{kind} #{stream.index}")
+        if not keep:
+            raise InputError(f"cannot clean {src.name}: no audio or video stream")
+        seekable = bool(getattr(dst, "seekable", lambda: False)())
+        options = {"fflags": "+bitexact"}
+        if not seekable:
+            options["movflags"] = "frag_keyframe+empty_moov"
+        fmt = "mov" if media_type == "video/quicktime" else "mp4"
+        try:
+            out = av.open(dst, mode="w", format=fmt, options=options)
+        except Exception as exc:
+            raise InputError(f"cannot write a clean {fmt}: {_one_line(exc)}") from None
+        try:
+            with out:
+                mapping = {}
+                for stream in keep:
+                    target = out.add_stream_from_template(stream)
+                    target.metadata.clear()
+                    mapping[stream.index] = target
+                out.metadata.clear()
+                packets = 0
+                try:
+                    for packet in inp.demux(keep):
+                        if packet.dts is None:
+                            continue
+                        packet.stream = mapping[packet.stream.index]
+                        out.mux(packet)
+                        packets += 1
+                except av.FFmpegError as exc:
+                    removed.append(f"unreadable data after {packets} packets ({_one_line(exc)})")
+                if packets == 0:
+                    raise InputError(f"cannot clean {src.name}: it holds no audio or video data")
+        except SahidError:
+            raise
+        except Exception as exc:
+            raise InputError(f"cannot remux {src.name}: {_one_line(exc)}") from None
+    return CleanReport("remuxed", removed)
+
+
+# ---------------------------------------------------------------------------------------
+
+_Cleaner = Callable[[Path, BinaryIO], CleanReport]
+_CLEANERS: dict[str, _Cleaner] = {
+    "image/jpeg": _clean_jpeg,
+    "image/png": _clean_png,
+    "image/webp": _clean_webp,
+    "image/tiff": _clean_tiff,
+    "image/heic": _clean_heif,
+    "image/heif": _clean_heif,
+    "application/pdf": _clean_pdf,
+    "video/mp4": lambda src, dst: _clean_video(src, dst, "video/mp4"),
+    "video/quicktime": lambda src, dst: _clean_video(src, dst, "video/quicktime"),
+}
+#: The media types :func:`clean` can handle.
+CLEANABLE = frozenset(_CLEANERS)
+
+
+def clean(src: Path, dst: BinaryIO, media_type: str) -> CleanReport:
+    """Write to ``dst`` a copy of ``src`` (of ``media_type``) without identifying metadata.
+
+    Raises :class:`InputError` for types it cannot clean and for files too damaged to
+    clean; in that case ``dst`` may hold a partial copy and must be discarded.
+    """
+    cleaner = _CLEANERS.get(media_type)
+    if cleaner is None:
+        raise InputError(
+            f"cannot clean {media_type} yet: supported types are {', '.join(sorted(CLEANABLE))}"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cleaner(src, dst)
+    except SahidError:
+        raise
+    except MemoryError:
+        raise InputError(f"{src.name}: too large to clean in memory") from None
+    except Exception as exc:
+        raise InputError(
+            f"cannot clean {src.name}: {type(exc).__name__}: {_one_line(exc)}"
+        ) from None
