@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = ["ledger", "ingest"]
+BENCHMARKS = ["ledger", "ingest", "clean"]
 
 
 def main(names: list[str]) -> None:

@@ -274,3 +274,20 @@ def test_clean_copy_from_the_vault(make_archive, tmp_path):
     [other] = arc.add([write(tmp_path / "notes.bin", b"\x00\x01 not media")])
     with pytest.raises(Exception, match="cannot clean application/octet-stream"):
         arc.clean(other.evidence, tmp_path / "x.bin")
+
+
+def test_corrupt_media_is_stored_and_the_problem_reported(make_archive, tmp_path):
+    from conftest import SHARED
+
+    whole = (SHARED / "vectors" / "media" / "mei_nikon_d5000.jpg").read_bytes()
+    broken = write(tmp_path / "broken.jpg", whole[: len(whole) // 3])
+    arc = make_archive()
+    [r] = arc.add([broken])
+    assert r.status == "added" and r.media_type == "image/jpeg"
+    out = tmp_path / "back.jpg"
+    arc.get(r.evidence, out)
+    assert out.read_bytes() == broken.read_bytes()  # the bytes are kept exactly
+    shown = arc.evidence(r.evidence)
+    assert any("truncated" in p for p in shown["metadata_problems"])
+    assert r.problems == shown["metadata_problems"]
+    assert "exif" in shown["metadata"]  # what could be read was kept

@@ -38,13 +38,24 @@ def blob_name(index_key: bytes, sha256: bytes) -> str:
 
 
 class HashingReader(io.RawIOBase):
-    """Wraps a file: every byte read is hashed, counted and reported."""
+    """Wraps a file: every byte read is hashed, counted and reported.
+
+    Hashing runs on a helper thread (hashlib releases the GIL) while the caller's
+    consumer — age encryption — works on the next chunk; at most ``AHEAD`` chunks wait.
+    Call :meth:`digest` once reading is done.
+    """
+
+    AHEAD = 4
 
     def __init__(self, raw: BinaryIO, progress: Progress | None = None) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         self._raw = raw
-        self.sha = hashlib.sha256()
+        self._sha = hashlib.sha256()
         self.count = 0
         self._progress = progress
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="sahid-sha256")
+        self._pending: list[Future[None]] = []
 
     def readable(self) -> bool:
         return True
@@ -52,11 +63,25 @@ class HashingReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
         if n:
-            self.sha.update(memoryview(buffer)[:n])
+            chunk = bytes(memoryview(buffer)[:n])
+            self._pending.append(self._hasher.submit(self._sha.update, chunk))
+            if len(self._pending) > self.AHEAD:
+                self._pending.pop(0).result()
             self.count += n
             if self._progress is not None:
                 self._progress(n)
         return int(n or 0)
+
+    def digest(self) -> bytes:
+        for f in self._pending:
+            f.result()
+        self._pending.clear()
+        self._hasher.shutdown()
+        return self._sha.digest()
+
+    def close(self) -> None:
+        self._hasher.shutdown(cancel_futures=True)
+        super().close()
 
 
 class HashingWriter(io.RawIOBase):
@@ -176,12 +201,16 @@ def ingest(
         media_type = sniff(os.pread(fd, 64, 0))
         store: FileBlobStore = archive.blobs
         temp, out = store.new_temp()
+        reader = HashingReader(fh, progress)
         try:
-            reader = HashingReader(fh, progress)
             with out:
-                pyrage.encrypt_io(reader, out, [archive.vault.identity.to_public()])
+                # age asks for small reads; a 1 MiB buffer keeps Python calls (and the
+                # hashing they do) to one per MiB.
+                buffered = io.BufferedReader(reader, buffer_size=1 << 20)
+                pyrage.encrypt_io(buffered, out, [archive.vault.identity.to_public()])
                 out.flush()
                 os.fsync(out.fileno())
+            extracted = extract(path, media_type)  # reads headers again, before the check
             after = os.fstat(fd)
             if (
                 reader.count != before.st_size
@@ -192,10 +221,9 @@ def ingest(
                     f"{shown}: the file changed while it was being read; "
                     "add it again once nothing is writing to it"
                 )
-            sha = reader.sha.digest()
+            sha = reader.digest()
             name = blob_name(archive.vault.subkey("blob-index"), sha)
             known = archive.evidence_by_blob(name)
-            extracted = extract(path, media_type)
             body: dict[str, Any] = {
                 "evidence": name[:ID_LENGTH] if known is None else known,
                 "sha256": sha.hex(),
@@ -219,6 +247,8 @@ def ingest(
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+        finally:
+            reader.close()
     archive.append(kind, body)
     return AddResult(
         shown,

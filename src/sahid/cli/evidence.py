@@ -53,10 +53,16 @@ def add(
             disable=not show,
         )
         with bar:
+            total = bar.add_task("total", total=_total_size(paths) if show else None)
 
             def on_file(path: Path, size: int) -> Any:
                 task = bar.add_task(path.name[:40], total=size)
-                return lambda n: bar.advance(task, n)
+
+                def advance(n: int) -> None:
+                    bar.advance(task, n)
+                    bar.advance(total, n)
+
+                return advance
 
             results = arc.add(paths, source=source, note=note, on_file=on_file)
     failed = [r for r in results if r.status == "failed"]
@@ -80,6 +86,20 @@ def add(
                 )
     if failed:
         raise typer.Exit(1)
+
+
+def _total_size(paths: list[Path]) -> int:
+    """Bytes under ``paths`` for the total bar (a quick stat-only walk)."""
+    from sahid.evidence import walk
+
+    total = 0
+    for path, warning in walk(paths):
+        if warning is None:
+            try:
+                total += path.stat().st_size
+            except OSError:
+                pass
+    return total
 
 
 def ls(
