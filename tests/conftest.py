@@ -85,3 +85,24 @@ def run_cli(
 @pytest.fixture
 def cli() -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
     yield run_cli
+
+
+def kill_midway(code: str, args: list[str], journal: Path, delay: float) -> list[str]:
+    """Run ``python -c code *args``; once it writes "ready" to ``journal``, wait ``delay``
+    seconds and SIGKILL it. Returns the journal lines the child wrote after "ready"."""
+    import signal
+    import time
+
+    env = {**os.environ, "SAHID_TEST_PASSPHRASE": PASSPHRASE.decode()}
+    child = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (journal.exists() and journal.read_bytes().startswith(b"ready\n")):
+        assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(delay)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    if child.stderr:
+        child.stderr.close()
+    return journal.read_text().splitlines()[1:]

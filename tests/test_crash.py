@@ -7,17 +7,12 @@ be present with the body it was given.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from sahid import Archive
 
-from conftest import FAST_KDF, PASSPHRASE
+from conftest import FAST_KDF, PASSPHRASE, kill_midway
 
 RUNS = 50
 #: Kills per archive; a fresh archive every GROUP runs keeps each verify small.
@@ -42,7 +37,6 @@ while True:
 
 
 def test_sigkill_during_appends_never_loses_a_returned_entry(tmp_path):
-    env = {**os.environ, "SAHID_TEST_PASSPHRASE": PASSPHRASE.decode()}
     rng = random.Random(20250118)
     total_promised = 0
     promised: dict[int, tuple[int, int]] = {}
@@ -53,22 +47,9 @@ def test_sigkill_during_appends_never_loses_a_returned_entry(tmp_path):
             total_promised += len(promised)
             promised = {}
         journal = tmp_path / f"journal-{run}"
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(root), str(journal), str(run)],
-            env=env,
-            stderr=subprocess.PIPE,
+        lines = kill_midway(
+            CHILD, [str(root), str(journal), str(run)], journal, rng.uniform(0.0, 0.25)
         )
-        deadline = time.monotonic() + 60
-        while not (journal.exists() and journal.read_bytes().startswith(b"ready\n")):
-            assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, 0.25))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        if child.stderr:
-            child.stderr.close()
-        lines = journal.read_text().splitlines()[1:]
         for line in lines:
             parts = line.split()
             if len(parts) == 3:  # a torn last line is a claim never completed

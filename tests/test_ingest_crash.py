@@ -7,16 +7,11 @@ file left by a kill is reported and removed by ``gc``.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 
 from sahid import Archive
 
-from conftest import FAST_KDF, PASSPHRASE
+from conftest import FAST_KDF, PASSPHRASE, kill_midway
 
 RUNS = 50
 GROUP = 10
@@ -43,7 +38,6 @@ while True:
 
 
 def test_sigkill_during_ingest(tmp_path):
-    env = {**os.environ, "SAHID_TEST_PASSPHRASE": PASSPHRASE.decode()}
     rng = random.Random(18012025)
     promised: dict[str, str] = {}
     orphans_seen = 0
@@ -55,22 +49,8 @@ def test_sigkill_during_ingest(tmp_path):
         src = tmp_path / f"src-{run}"
         src.mkdir()
         journal = tmp_path / f"journal-{run}"
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(root), str(journal), str(src), str(run)],
-            env=env,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 60
-        while not (journal.exists() and journal.read_bytes().startswith(b"ready\n")):
-            assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, 0.3))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        if child.stderr:
-            child.stderr.close()
-        for line in journal.read_text().splitlines()[1:]:
+        args = [str(root), str(journal), str(src), str(run)]
+        for line in kill_midway(CHILD, args, journal, rng.uniform(0.0, 0.3)):
             parts = line.split()
             if len(parts) == 3 and parts[0] in ("added", "received"):
                 promised[parts[2]] = parts[1]
