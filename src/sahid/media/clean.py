@@ -142,6 +142,13 @@ def _scan_end(data: bytes, pos: int) -> tuple[int, int]:
 
 def clean_jpeg_bytes(data: bytes, removed: list[str], keep_orientation: bool = True) -> bytes:
     """A JPEG without metadata segments; the entropy-coded data is copied byte for byte."""
+    return b"".join(_jpeg_pieces(data, removed, keep_orientation))
+
+
+def _jpeg_pieces(
+    data: bytes, removed: list[str], keep_orientation: bool = True
+) -> list[bytes | memoryview]:
+    """The clean JPEG as pieces: new header bytes, then views of the unchanged scans."""
     if not data.startswith(_SOI):
         raise InputError("not a JPEG: no start-of-image marker")
     n = len(data)
@@ -187,15 +194,17 @@ def clean_jpeg_bytes(data: bytes, removed: list[str], keep_orientation: bool = T
             insert_at = 2 + 2 + int.from_bytes(out[4:6], "big")
         out[insert_at:insert_at] = segment
     # Entropy-coded data: copy scans and the tables between them, drop APPn/COM there.
+    view = memoryview(data)
+    pieces: list[bytes | memoryview] = [bytes(out)]
     while True:
         marker_at, code = _scan_end(data, pos)
-        out += data[pos:marker_at]
+        pieces.append(view[pos:marker_at])
         if code == 0xD9:
-            out += b"\xff\xd9"
+            pieces.append(b"\xff\xd9")
             trailer = n - (marker_at + 2)
             if trailer > 0:
                 removed.append(f"{trailer} bytes after end of image")
-            return bytes(out)
+            return pieces
         if marker_at + 4 > n:
             raise InputError("truncated JPEG: a segment header runs past the end")
         length = int.from_bytes(data[marker_at + 2 : marker_at + 4], "big")
@@ -206,13 +215,14 @@ def clean_jpeg_bytes(data: bytes, removed: list[str], keep_orientation: bool = T
         if 0xE0 <= code <= 0xEF or code == 0xFE:
             removed.append(_app_name(code, payload))
         else:
-            out += data[marker_at:end]
+            pieces.append(view[marker_at:end])
         pos = end
 
 
 def _clean_jpeg(src: Path, dst: BinaryIO) -> CleanReport:
     removed: list[str] = []
-    dst.write(clean_jpeg_bytes(_read_image_file(src), removed))
+    for piece in _jpeg_pieces(_read_image_file(src), removed):
+        dst.write(piece)  # unchanged scan data goes out as views: no extra copies
     return CleanReport("lossless", removed)
 
 
