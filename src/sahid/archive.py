@@ -23,7 +23,7 @@ from sahid import evidence as evidence_mod
 from sahid import projections, seen
 from sahid._internal import merkle, tiles
 from sahid._internal.checkpoint import Checkpoint
-from sahid._internal.fsutil import fsync_dir
+from sahid._internal.fsutil import fsync_dir, new_output
 from sahid._internal.note import Signer
 from sahid._internal.workers import PARALLEL_THRESHOLD, CryptoPool
 from sahid.blobs import FileBlobStore
@@ -410,18 +410,10 @@ class Archive:
     def export_vault_identity(self, out: str | os.PathLike[str]) -> Path:
         """Write the vault's age identity (decrypts every blob!) to a new 0600 file."""
         target = Path(out)
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise InputError(f"{target} already exists; choose a new file name") from None
-        except OSError as exc:
-            raise InputError(f"{target} cannot be created ({exc.strerror})") from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"# sahid vault identity of archive {self.config.archive_id}\n")
-            fh.write(f"# public key: {self.vault.identity.to_public()}\n")
-            fh.write(f"{self.vault.identity}\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        with new_output(target) as fh:
+            fh.write(f"# sahid vault identity of archive {self.config.archive_id}\n".encode())
+            fh.write(f"# public key: {self.vault.identity.to_public()}\n".encode())
+            fh.write(f"{self.vault.identity}\n".encode())
         return target
 
 

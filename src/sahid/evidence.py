@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import pyrage
 
 from sahid._internal.agehdr import check_header
+from sahid._internal.fsutil import new_output
 from sahid.blobs import FileBlobStore, blob_relpath
 from sahid.errors import InputError, VerificationError
 
@@ -373,30 +374,15 @@ def show_evidence(archive: Archive, evidence_id: str) -> dict[str, Any]:
 
 def get_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, Any]:
     """Decrypt to ``out`` (never overwritten); SHA-256 checked before the file appears."""
-    import secrets
-
     row = resolve(archive, evidence_id)
-    if out.exists():
-        raise InputError(f"{out} already exists; choose another path or remove it first")
-    if not out.parent.is_dir():
-        raise InputError(f"{out.parent} does not exist; create the folder first")
-    partial = out.parent / f".{out.name}.{secrets.token_hex(4)}.partial"
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            writer = decrypt_blob(archive, row["blob"], fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with new_output(out) as fh:
+        writer = decrypt_blob(archive, row["blob"], fh)
         if writer.sha.hexdigest() != row["sha256"] or writer.count != row["size"]:
             raise VerificationError(
                 f"evidence {row['evidence_id']}: content no longer matches its SHA-256 "
                 f"({archive.config.blobs}/{blob_relpath(row['blob'])} was altered)",
                 where=f"{archive.config.blobs}/{blob_relpath(row['blob'])}",
             )
-        os.replace(partial, out)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
     return {
         "evidence": row["evidence_id"],
         "out": str(out),
@@ -468,35 +454,21 @@ def clean_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, A
     The original is decrypted into an anonymous in-memory file (``memfd``), never into
     a file on disk; the clean copy appears at ``out`` only when it is complete.
     """
-    import secrets
-
     from sahid.media.clean import CLEANABLE, clean
 
     row = resolve(archive, evidence_id)
     if row["media_type"] not in CLEANABLE:
         kinds = ", ".join(sorted(CLEANABLE))
         raise InputError(f"cannot clean {row['media_type']} yet: supported types are {kinds}")
-    if out.exists():
-        raise InputError(f"{out} already exists; choose another path or remove it first")
-    if not out.parent.is_dir():
-        raise InputError(f"{out.parent} does not exist; create the folder first")
     mem = os.memfd_create("sahid-original", os.MFD_CLOEXEC)
-    partial = out.parent / f".{out.name}.{secrets.token_hex(4)}.partial"
     try:
         with os.fdopen(os.dup(mem), "wb") as plain:
             writer = decrypt_blob(archive, row["blob"], plain)
         if writer.sha.hexdigest() != row["sha256"]:
             where = f"{archive.config.blobs}/{blob_relpath(row['blob'])}"
             raise VerificationError(f"{where}: content no longer matches its SHA-256", where=where)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as dst:
+        with new_output(out) as dst:
             report = clean(Path(f"/proc/self/fd/{mem}"), dst, row["media_type"])
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(partial, out)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
     finally:
         os.close(mem)
     return {

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
+
+from sahid.errors import InputError
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600, *, sync_dir: bool = True) -> None:
@@ -33,3 +38,27 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def new_output(out: Path) -> Iterator[BinaryIO]:
+    """A new file at ``out`` that appears only when complete.
+
+    It is written beside ``out`` as a hidden ``.partial`` (0600), fsynced and renamed
+    when the block ends normally; any exception removes it. ``out`` is never replaced.
+    """
+    if out.exists():
+        raise InputError(f"{out} already exists; choose another path or remove it first")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent} does not exist; create the folder first")
+    partial = out.parent / f".{out.name}.{secrets.token_hex(4)}.partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
