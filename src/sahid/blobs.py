@@ -38,6 +38,10 @@ class FileBlobStore:
     def path(self, name: str) -> Path:
         return self.root / blob_relpath(name)
 
+    def label(self, path: Path) -> str:
+        """How a blob or temp file is named to users: relative to the archive folder."""
+        return f"{self.root.name}/{path.relative_to(self.root)}"
+
     def exists(self, name: str) -> bool:
         return self.path(name).is_file()
 

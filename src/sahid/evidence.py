@@ -23,7 +23,7 @@ import pyrage
 
 from sahid._internal.agehdr import check_header
 from sahid._internal.fsutil import new_output
-from sahid.blobs import FileBlobStore, blob_relpath
+from sahid.blobs import FileBlobStore
 from sahid.errors import InputError, VerificationError
 
 if TYPE_CHECKING:
@@ -265,7 +265,7 @@ def ingest(
 def decrypt_blob(archive: Archive, name: str, sink: BinaryIO | None) -> HashingWriter:
     """Decrypt a blob into ``sink`` (or nowhere), hashing on the way out."""
     writer = HashingWriter(sink)
-    where = f"{archive.config.blobs}/{blob_relpath(name)}"
+    where = archive.blobs.label(archive.blobs.path(name))
     try:
         with archive.blobs.open(name) as fh:
             check_header(fh)
@@ -378,10 +378,11 @@ def get_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, Any
     with new_output(out) as fh:
         writer = decrypt_blob(archive, row["blob"], fh)
         if writer.sha.hexdigest() != row["sha256"] or writer.count != row["size"]:
+            where = archive.blobs.label(archive.blobs.path(row["blob"]))
             raise VerificationError(
                 f"evidence {row['evidence_id']}: content no longer matches its SHA-256 "
-                f"({archive.config.blobs}/{blob_relpath(row['blob'])} was altered)",
-                where=f"{archive.config.blobs}/{blob_relpath(row['blob'])}",
+                f"({where} was altered)",
+                where=where,
             )
     return {
         "evidence": row["evidence_id"],
@@ -391,25 +392,28 @@ def get_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, Any
     }
 
 
-def orphans(archive: Archive) -> list[str]:
+def _orphan_paths(archive: Archive) -> list[Path]:
     """Blob files and temp files that no evidence entry references (crash leftovers)."""
     from sqlalchemy import select
 
     from sahid.schema import evidence
 
+    store = archive.blobs
     with archive.engine.connect() as conn:
         known = {r[0] for r in conn.execute(select(evidence.c.blob))}
-    out = [f"blobs/{blob_relpath(n)}" for n in archive.blobs.names() if n not in known]
-    out += [f"blobs/tmp/{p.name}" for p in archive.blobs.temps()]
-    return sorted(out)
+    return [store.path(n) for n in store.names() if n not in known] + store.temps()
+
+
+def orphans(archive: Archive) -> list[str]:
+    return sorted(archive.blobs.label(p) for p in _orphan_paths(archive))
 
 
 def gc(archive: Archive) -> list[str]:
     """Remove orphans; evidence that the ledger references is never touched."""
-    removed = orphans(archive)
-    for rel in removed:
-        (archive.root / archive.config.blobs / rel.removeprefix("blobs/")).unlink(missing_ok=True)
-    return removed
+    paths = _orphan_paths(archive)
+    for path in paths:
+        path.unlink(missing_ok=True)
+    return sorted(archive.blobs.label(p) for p in paths)
 
 
 def verify_blobs(
@@ -427,7 +431,7 @@ def verify_blobs(
             ).order_by(evidence.c.added_seq)
         ).all()
     for i, (eid, name, sha, size) in enumerate(rows):
-        where = f"evidence {eid} (blobs/{blob_relpath(name)})"
+        where = f"evidence {eid} ({archive.blobs.label(archive.blobs.path(name))})"
         if not archive.blobs.exists(name):
             raise VerificationError(
                 f"step 8 (blobs): {where}: blob is missing", step=8, where=where
@@ -465,7 +469,7 @@ def clean_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, A
         with os.fdopen(os.dup(mem), "wb") as plain:
             writer = decrypt_blob(archive, row["blob"], plain)
         if writer.sha.hexdigest() != row["sha256"]:
-            where = f"{archive.config.blobs}/{blob_relpath(row['blob'])}"
+            where = archive.blobs.label(archive.blobs.path(row["blob"]))
             raise VerificationError(f"{where}: content no longer matches its SHA-256", where=where)
         with new_output(out) as dst:
             report = clean(Path(f"/proc/self/fd/{mem}"), dst, row["media_type"])

@@ -17,19 +17,25 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600, *, sync_dir: bool =
 
     ``sync_dir=False`` leaves the folder's fsync to a caller writing many files into it.
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _staged(path, path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp"), mode) as fh:
+        fh.write(data)
     if sync_dir:
         fsync_dir(path.parent)
+
+
+@contextmanager
+def _staged(final: Path, temp: Path, mode: int) -> Iterator[BinaryIO]:
+    """Write ``temp``, fsync it and rename it to ``final``; any exception removes it."""
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def fsync_dir(path: Path) -> None:
@@ -52,13 +58,5 @@ def new_output(out: Path) -> Iterator[BinaryIO]:
     if not out.parent.is_dir():
         raise InputError(f"{out.parent} does not exist; create the folder first")
     partial = out.parent / f".{out.name}.{secrets.token_hex(4)}.partial"
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(partial, out)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with _staged(out, partial, 0o600) as fh:
+        yield fh
