@@ -391,6 +391,147 @@ def test_clean_progressive_jpeg_with_comment_and_trailer(tmp_path: Path) -> None
         assert a.tobytes() == b.tobytes()
 
 
+def _big_jpeg(path: Path, *, progressive: bool = False, restart: int = 0) -> bytes:
+    """A JPEG with a few hundred KiB of noisy scan data and Make and Orientation tags."""
+    im = Image.merge("RGB", [Image.effect_noise((320, 240), 30 + 20 * i) for i in range(3)])
+    exif = Image.Exif()
+    exif[0x010F] = "Make Corp"  # Make
+    exif[0x0112] = 6  # Orientation
+    buf = io.BytesIO()
+    extra: dict[str, Any] = {"restart_marker_blocks": restart} if restart else {}
+    im.save(buf, "JPEG", quality=95, progressive=progressive, exif=exif, **extra)
+    data = buf.getvalue()
+    path.write_bytes(data)
+    return data
+
+
+def _after_first_scan(data: bytes) -> int:
+    """Offset of the first marker after the first scan's entropy-coded data."""
+    from sahid.media.clean import _scan_end
+
+    sos = data.index(b"\xff\xda")
+    return _scan_end(data, sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big"))[0]
+
+
+def _hiding_jpegs(tmp_path: Path) -> list[Path]:
+    """JPEGs with metadata hidden where only a full marker walk finds it."""
+    out = []
+    base = _big_jpeg(tmp_path / "plain.jpg")
+    out.append(tmp_path / "plain.jpg")
+    prog = _big_jpeg(tmp_path / "prog-src.jpg", progressive=True)
+    at = _after_first_scan(prog)
+    hidden = b"\xff\xe1\x00\x0eExif\x00\x00SECRET" + b"\xff\xfe\x00\x07SECRT"
+    # An APP1 and a COM between two scans, then a trailer holding its own JPEG and EOI.
+    trailer = b"MotionPhoto SECRET \xff\xd8\xff\xe1\x00\x08SECRET\xff\xd9 SECRET"
+    (tmp_path / "prog.jpg").write_bytes(prog[:at] + hidden + prog[at:] + trailer)
+    out.append(tmp_path / "prog.jpg")
+    # Baseline: an APP1 just before EOI, and data after EOI.
+    end = _after_first_scan(base)
+    (tmp_path / "late-app.jpg").write_bytes(base[:end] + hidden + base[end:] + trailer)
+    out.append(tmp_path / "late-app.jpg")
+    rst = _big_jpeg(tmp_path / "restart.jpg", restart=4)
+    assert any(bytes((0xFF, c)) in rst for c in range(0xD0, 0xD8))
+    (tmp_path / "restart.jpg").write_bytes(rst + trailer)
+    out.append(tmp_path / "restart.jpg")
+    return out
+
+
+def _clean_via(src: Path, make: Any, tmp_path: Path) -> tuple[bytes, Any]:
+    dst = tmp_path / "out.jpg"
+    dst.unlink(missing_ok=True)
+    with make(dst) as fh:
+        report = clean(src, fh, "image/jpeg")
+    return dst.read_bytes(), report
+
+
+def test_clean_jpeg_into_files_matches_bytes(tmp_path: Path) -> None:
+    """Every kind of destination gets the same bytes, and hidden metadata never survives."""
+    jpegs = [p for p in FILES if _type(p) == "image/jpeg"] + _hiding_jpegs(tmp_path)
+    writers = {
+        "buffered": lambda p: p.open("wb"),
+        "raw": lambda p: open(p, "wb", buffering=0),
+        "append": lambda p: p.open("ab"),
+    }
+    for src in jpegs:
+        expected = io.BytesIO()
+        report = clean(src, expected, "image/jpeg")
+        assert expected.getvalue() == clean_jpeg_bytes_of(src)
+        for name, make in writers.items():
+            got, again = _clean_via(src, make, tmp_path)
+            assert got == expected.getvalue(), (src.name, name)
+            assert again == report, (src.name, name)
+        if src.parent == tmp_path:
+            assert b"SECRET" not in got and b"SECRT" not in got and b"Make Corp" not in got
+            assert got.endswith(b"\xff\xd9")
+            if src.name != "plain.jpg":
+                assert any("after end of image" in r for r in report.removed)
+            with Image.open(src) as a, Image.open(io.BytesIO(got)) as b:
+                assert a.tobytes() == b.tobytes()
+                assert dict(b.getexif()) == {0x0112: 6}
+
+
+def clean_jpeg_bytes_of(src: Path) -> bytes:
+    from sahid.media.clean import clean_jpeg_bytes
+
+    return clean_jpeg_bytes(src.read_bytes(), [])
+
+
+def test_clean_jpeg_into_pipe(tmp_path: Path) -> None:
+    src = _hiding_jpegs(tmp_path)[1]
+    expected = clean_jpeg_bytes_of(src)
+    read_fd, write_fd = os.pipe()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        with open(read_fd, "rb") as fh:
+            chunks.extend(iter(lambda: fh.read(1 << 16), b""))
+
+    import threading
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    with open(write_fd, "wb") as fh:
+        clean(src, fh, "image/jpeg")
+    reader.join()
+    assert b"".join(chunks) == expected
+
+
+def test_clean_many(tmp_path: Path) -> None:
+    from sahid.media.clean import clean_many
+
+    sources = _hiding_jpegs(tmp_path)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(sources[0].read_bytes()[:5000])  # no EOI
+    taken = tmp_path / "taken.jpg"
+    taken.write_bytes(b"keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    pairs = [(p, out / p.name) for p in sources]
+    pairs += [(bad, out / "bad.jpg"), (sources[0], taken), (tmp_path / "nope.jpg", out / "n")]
+    results = clean_many(pairs, "image/jpeg", workers=3)
+    assert len(results) == len(pairs)
+    for (src, dst), result in zip(pairs[: len(sources)], results, strict=False):
+        expected = io.BytesIO()
+        assert result == clean(src, expected, "image/jpeg")
+        assert dst.read_bytes() == expected.getvalue()
+        assert dst.stat().st_mode & 0o777 == 0o600
+    bad_result, taken_result, missing_result = results[len(sources) :]
+    assert isinstance(bad_result, InputError) and "truncated" in bad_result.message
+    assert not (out / "bad.jpg").exists()  # a partial copy is removed
+    assert isinstance(taken_result, InputError) and "exists" in taken_result.message
+    assert taken.read_bytes() == b"keep me"  # never overwritten
+    assert isinstance(missing_result, InputError)
+    assert not (out / "n").exists()
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    one = clean_many([(p, out2 / p.name) for p in sources], "image/jpeg", workers=1)
+    assert one == results[: len(sources)]
+    assert all((out2 / p.name).read_bytes() == (out / p.name).read_bytes() for p in sources)
+    with pytest.raises(InputError, match="cannot clean application/zip yet"):
+        clean_many(pairs, "application/zip")
+    assert clean_many([], "image/jpeg") == []
+
+
 def test_clean_unsupported_type(tmp_path: Path) -> None:
     src = tmp_path / "a.zip"
     src.write_bytes(b"PK\x03\x04" + b"\x00" * 60)

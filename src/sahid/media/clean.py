@@ -27,17 +27,20 @@ Only ``dst`` is written: no temporary files ever hold plaintext. Any failure is 
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sahid.errors import InputError, SahidError
 
-__all__ = ["CLEANABLE", "CleanReport", "clean", "clean_jpeg_bytes"]
+__all__ = ["CLEANABLE", "CleanReport", "clean", "clean_jpeg_bytes", "clean_many"]
 
 
 @dataclass(frozen=True)
@@ -127,28 +130,46 @@ def _jpeg_orientation(segments: list[tuple[int, bytes]]) -> int:
 
 
 def _scan_end(data: bytes, pos: int) -> tuple[int, int]:
-    """Skip entropy-coded data from ``pos``: (offset of the next marker, its code)."""
+    """Skip entropy-coded data from ``pos``: (offset of the next marker, its code).
+
+    Stuffed bytes (``FF 00``), restart markers (``FF D0``-``FF D7``), TEM and fill bytes
+    are part of the data; any other ``FF xx`` ends it. ``bytes.find`` of one byte is a
+    ``memchr``, so the Python loop runs once per ``FF`` byte, not once per byte.
+    """
     n = len(data)
+    find = data.find
     while True:
-        pos = data.find(b"\xff", pos)
-        if pos < 0 or pos + 1 >= n:
+        pos = find(b"\xff", pos) + 1  # pos now points at the byte after the FF
+        if pos == 0 or pos >= n:
             raise InputError("truncated JPEG: the image data ends without an EOI marker")
-        code = data[pos + 1]
-        if code == 0x00 or code in _STANDALONE or code == 0xFF:
-            pos += 1 if code == 0xFF else 2
-            continue
-        return pos, code
+        code = data[pos]
+        if code == 0x00:
+            pos += 1
+        elif code == 0xFF:
+            continue  # fill byte: the next FF may start the marker
+        elif 0xD0 <= code <= 0xD7 or code == 0x01:
+            pos += 1
+        else:
+            return pos - 1, code
 
 
 def clean_jpeg_bytes(data: bytes, removed: list[str], keep_orientation: bool = True) -> bytes:
     """A JPEG without metadata segments; the entropy-coded data is copied byte for byte."""
-    return b"".join(_jpeg_pieces(data, removed, keep_orientation))
+    view = memoryview(data)
+    return b"".join(
+        piece if isinstance(piece, bytes) else view[piece[0] : piece[1]]
+        for piece in _jpeg_plan(data, removed, keep_orientation)
+    )
 
 
-def _jpeg_pieces(
+def _jpeg_plan(
     data: bytes, removed: list[str], keep_orientation: bool = True
-) -> list[bytes | memoryview]:
-    """The clean JPEG as pieces: new header bytes, then views of the unchanged scans."""
+) -> list[bytes | tuple[int, int]]:
+    """The clean JPEG as pieces: new header bytes, then ``(start, end)`` ranges of ``data``.
+
+    The ranges are the unchanged scans and the tables between them (in order); APPn/COM
+    segments between scans and anything after EOI are left out.
+    """
     if not data.startswith(_SOI):
         raise InputError("not a JPEG: no start-of-image marker")
     n = len(data)
@@ -194,13 +215,12 @@ def _jpeg_pieces(
             insert_at = 2 + 2 + int.from_bytes(out[4:6], "big")
         out[insert_at:insert_at] = segment
     # Entropy-coded data: copy scans and the tables between them, drop APPn/COM there.
-    view = memoryview(data)
-    pieces: list[bytes | memoryview] = [bytes(out)]
+    pieces: list[bytes | tuple[int, int]] = [bytes(out)]
+    run = pos  # start of the current run of kept bytes
     while True:
         marker_at, code = _scan_end(data, pos)
-        pieces.append(view[pos:marker_at])
         if code == 0xD9:
-            pieces.append(b"\xff\xd9")
+            pieces.append((run, marker_at + 2))
             trailer = n - (marker_at + 2)
             if trailer > 0:
                 removed.append(f"{trailer} bytes after end of image")
@@ -211,18 +231,56 @@ def _jpeg_pieces(
         end = marker_at + 2 + length
         if length < 2 or end > n:
             raise InputError(f"truncated JPEG: segment at offset {marker_at} runs past the end")
-        payload = data[marker_at + 4 : end]
         if 0xE0 <= code <= 0xEF or code == 0xFE:
-            removed.append(_app_name(code, payload))
-        else:
-            pieces.append(view[marker_at:end])
+            removed.append(_app_name(code, data[marker_at + 4 : end]))
+            if marker_at > run:
+                pieces.append((run, marker_at))
+            run = end
         pos = end
+
+
+def _read_fd(fd: int, name: str, limit: int = 512 * 1024 * 1024) -> bytes:
+    """All of an open file; one ``read()`` for a regular file that does not change."""
+    info = os.fstat(fd)
+    if info.st_size > limit:
+        raise InputError(f"{name}: {info.st_size} bytes is too large for an image")
+    regular = stat.S_ISREG(info.st_mode)
+    chunks = []
+    total = 0
+    want = info.st_size + 1  # one byte more than fstat said: the same read() sees the end
+    while True:
+        chunk = os.read(fd, want)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise InputError(f"{name}: more than {limit} bytes is too large for an image")
+        if regular and len(chunk) < want:
+            break  # a short read of a regular file ends at its end
+        want = 1 << 20  # a pipe, or a file that grew while we read: read on to the end
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _clean_jpeg(src: Path, dst: BinaryIO) -> CleanReport:
     removed: list[str] = []
-    for piece in _jpeg_pieces(_read_image_file(src), removed):
-        dst.write(piece)  # unchanged scan data goes out as views: no extra copies
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"cannot read {src.name}: {_one_line(exc)}") from None
+    try:
+        data = _read_fd(fd, src.name)
+    except OSError as exc:
+        raise InputError(f"cannot read {src.name}: {_one_line(exc)}") from None
+    finally:
+        os.close(fd)
+    # Only bytes that were parsed go out: the scans are written from this same buffer as
+    # views (a buffered file passes large writes straight to the OS), never re-read from
+    # the source, which could have changed since (sendfile would do that, and is no
+    # faster here: the marker walk has to read every byte anyway).
+    view = memoryview(data)
+    for piece in _jpeg_plan(data, removed):
+        dst.write(piece if isinstance(piece, bytes) else view[piece[0] : piece[1]])
     return CleanReport("lossless", removed)
 
 
@@ -689,21 +747,19 @@ _CLEANERS: dict[str, _Cleaner] = {
 CLEANABLE = frozenset(_CLEANERS)
 
 
-def clean(src: Path, dst: BinaryIO, media_type: str) -> CleanReport:
-    """Write to ``dst`` a copy of ``src`` (of ``media_type``) without identifying metadata.
-
-    Raises :class:`InputError` for types it cannot clean and for files too damaged to
-    clean; in that case ``dst`` may hold a partial copy and must be discarded.
-    """
+def _cleaner(media_type: str) -> _Cleaner:
     cleaner = _CLEANERS.get(media_type)
     if cleaner is None:
         raise InputError(
             f"cannot clean {media_type} yet: supported types are {', '.join(sorted(CLEANABLE))}"
         )
+    return cleaner
+
+
+def _run(cleaner: _Cleaner, src: Path, dst: BinaryIO) -> CleanReport:
+    """``cleaner(src, dst)`` with every failure turned into an :class:`InputError`."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return cleaner(src, dst)
+        return cleaner(src, dst)
     except SahidError:
         raise
     except MemoryError:
@@ -712,3 +768,56 @@ def clean(src: Path, dst: BinaryIO, media_type: str) -> CleanReport:
         raise InputError(
             f"cannot clean {src.name}: {type(exc).__name__}: {_one_line(exc)}"
         ) from None
+
+
+def clean(src: Path, dst: BinaryIO, media_type: str) -> CleanReport:
+    """Write to ``dst`` a copy of ``src`` (of ``media_type``) without identifying metadata.
+
+    Raises :class:`InputError` for types it cannot clean and for files too damaged to
+    clean; in that case ``dst`` may hold a partial copy and must be discarded.
+    """
+    cleaner = _cleaner(media_type)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _run(cleaner, src, dst)
+
+
+def _clean_to_new_file(cleaner: _Cleaner, src: Path, dst: Path) -> CleanReport | InputError:
+    try:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        return InputError(f"cannot create {dst}: {_one_line(exc)}")
+    try:
+        with open(fd, "wb") as out:
+            return _run(cleaner, src, out)
+    except (SahidError, OSError) as exc:
+        dst.unlink(missing_ok=True)  # a partial copy must not be mistaken for a clean one
+        if isinstance(exc, InputError):
+            return exc
+        if isinstance(exc, SahidError):
+            raise
+        return InputError(f"cannot write {dst}: {_one_line(exc)}")
+
+
+def clean_many(
+    pairs: Iterable[tuple[Path, Path]], media_type: str, workers: int | None = None
+) -> list[CleanReport | InputError]:
+    """Clean each ``src`` (all of ``media_type``) into a new file ``dst``, several at a time.
+
+    Each ``dst`` is created (mode 0600) and must not exist yet. The answer has one entry
+    per pair, in order: its :class:`CleanReport`, or the :class:`InputError` that stopped
+    it, in which case that ``dst`` was removed. Files are cleaned by ``workers`` threads
+    (default: one per CPU): reads and writes run without the GIL, the marker walk holds
+    it (for JPEG about 0.2 ms per 770 KB photo). Raises :class:`InputError` at once only
+    for a type it cannot clean.
+    """
+    cleaner = _cleaner(media_type)
+    todo = list(pairs)
+    count = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    # Warning filters are process-wide: set them once here, not in each thread.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if count == 1:
+            return [_clean_to_new_file(cleaner, src, dst) for src, dst in todo]
+        with ThreadPoolExecutor(count, thread_name_prefix="sahid-clean") as pool:
+            return list(pool.map(lambda pair: _clean_to_new_file(cleaner, *pair), todo))
