@@ -28,8 +28,8 @@ lock: $(BIN)/python
 		-o requirements.lock pyproject.toml
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -60,7 +60,8 @@ DEMO_PASS := $(DEMO_DIR).passphrase
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR) $(DEMO_SITE) $(DEMO_PASS)
 	printf 'demo passphrase - not for real evidence\n' > $(DEMO_PASS)
-	$(BIN)/sahid init $(DEMO_DIR) --passphrase-file $(DEMO_PASS) --kdf-memory 65536 --name demo
+	$(BIN)/sahid demo $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
+	$(BIN)/sahid search Imishli --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
 	$(BIN)/sahid verify --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
 	$(BIN)/sahid log checkpoint --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
 	$(BIN)/sahid log tiles $(DEMO_SITE)/log --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)

@@ -42,9 +42,17 @@ def fill(archive: Archive, count: int, batch: int = 50) -> None:
     done = 0
     while done < count:
         n = min(batch, count - done)
+        base = archive.size
         archive.append_batch(
             [
-                ("record.updated", {"record": f"r{done + i}", "note": f"entry {done + i} İmişli"})
+                (
+                    "record.created",
+                    {
+                        "type": "source",
+                        "id": f"src-{base + i}",
+                        "fields": {"name": f"entry {base + i} İmişli"},
+                    },
+                )
                 for i in range(n)
             ]
         )

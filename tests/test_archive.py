@@ -45,7 +45,7 @@ def test_append_and_reopen(make_archive):
     arc.close()
     with Archive.open(root, PASSPHRASE) as again:
         assert again.size == 9
-        assert again.entry(5).body["record"] == "r3"
+        assert again.entry(5).body["id"] == "src-5"
         assert len(again.checkpoints()) == 1 + 3
 
 
@@ -194,7 +194,10 @@ def test_replaced_key_file_is_detected(tmp_path):
 
 def test_entries_are_sealed_at_rest(make_archive):
     arc = make_archive()
-    arc.append("record.updated", {"marker": "PLANTED-MARKER-İmişli-7731"})
+    arc.append(
+        "record.created",
+        {"type": "source", "id": "s1", "fields": {"name": "PLANTED-MARKER-İmişli-7731"}},
+    )
     root = arc.root
     arc.close()
     for path in root.rglob("*"):

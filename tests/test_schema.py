@@ -16,4 +16,8 @@ def test_migrations_match_the_schema(tmp_path):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
-    assert diff == []
+    # The FTS5 search index is SQLite-only and outside the metadata (sahid.records.search):
+    # its virtual table and shadow tables are the only tables the metadata does not name.
+    fts = [d for d in diff if d[0] == "remove_table" and d[1].name.startswith("search_text")]
+    assert {d[1].name for d in fts} >= {"search_text", "search_text_data", "search_text_idx"}
+    assert [d for d in diff if d not in fts] == []

@@ -353,6 +353,10 @@ def mutations(size: int, cp_sizes: list[int], node_rows: list[int], db_len: int)
                     _sql("DELETE FROM checkpoints WHERE size > ?", cut)(conn),
                     _sql("DELETE FROM members WHERE added_seq >= ?", cut)(conn),
                     _sql("DELETE FROM archive_facts WHERE seq >= ?", cut)(conn),
+                    _sql("DELETE FROM records WHERE created_seq >= ?", cut)(conn),
+                    _sql("DELETE FROM facets WHERE origin NOT IN (SELECT id FROM records)")(conn),
+                    _sql("DELETE FROM search_docs WHERE doc >= ?", cut)(conn),
+                    _sql("DELETE FROM search_text WHERE rowid >= ?", cut)(conn),
                 ),
             )
         )
@@ -361,6 +365,27 @@ def mutations(size: int, cp_sizes: list[int], node_rows: list[int], db_len: int)
             "projection-member-name",
             "table members",
             db=_sql("UPDATE members SET name = 'someone else'"),
+        )
+    )
+    m.append(
+        Mutation(
+            "projection-record-edited",
+            "table records",
+            db=_sql("UPDATE records SET data = replace(data, 'İmişli', 'Bakı')"),
+        )
+    )
+    m.append(
+        Mutation(
+            "projection-facet-planted",
+            "table facets",
+            db=_sql("INSERT INTO facets VALUES ('src-2', 'src-2', 'place', 'd-imishli')"),
+        )
+    )
+    m.append(
+        Mutation(
+            "search-index-edited",
+            "table search_text",
+            db=_sql("UPDATE search_text SET body = 'police not there' WHERE rowid = 5"),
         )
     )
     m.append(

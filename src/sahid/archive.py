@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from sahid import evidence as evidence_mod
 from sahid import projections, seen
@@ -42,7 +42,16 @@ from sahid.keys import (
     write_vault_file,
 )
 from sahid.ledger import Clock, Entry, Ledger, ProofReader, Random, Sealer, format_ts, utc_now
-from sahid.store import ArchiveLock, check_schema, migrate, open_engine, param_mark_for
+from sahid.records.service import Records
+from sahid.store import (
+    SCHEMA_HEAD,
+    ArchiveLock,
+    check_schema,
+    migrate,
+    open_engine,
+    param_mark_for,
+    schema_version,
+)
 
 __all__ = ["Archive", "ConsistencyProof", "InclusionProof"]
 
@@ -113,6 +122,7 @@ class Archive:
         self._size: int | None = None
         self._roots: dict[int, bytes] = {}
         self._appended = 0
+        self._records: Records | None = None
         self.ledger = Ledger(
             config.origin,
             Sealer(vault.subkey("entries"), config.archive_id, rng),
@@ -214,25 +224,34 @@ class Archive:
         cfg = read_config(root)
         lock = ArchiveLock(root, exclusive=write)
         try:
-            member_keys = open_key_file(choose_key(root, member), passphrase)
-            vault = open_vault_file(
-                vault_path(root / "keys", member_keys.member_id), member_keys, cfg.archive_id
-            )
-            if Signer(cfg.origin, vault.log_key).verifier.vkey != cfg.log_key:
-                from sahid.errors import VerificationError
-
-                raise VerificationError(
-                    f"{CONFIG_NAME}: log_key does not match the archive's log key "
-                    "(sahid.toml or the vault file was replaced)",
-                    step=1,
-                    where=CONFIG_NAME,
-                )
+            member_keys, vault = _unlock(root, cfg, passphrase, member)
             engine = open_engine(root / cfg.database, vault.subkey("db"), write=write)
             check_schema(engine)
         except BaseException:
             lock.close()
             raise
         return cls(root, cfg, member_keys, vault, engine, lock, now=now, rng=rng)
+
+    @classmethod
+    def upgrade(
+        cls, path: str | os.PathLike[str], passphrase: bytes, *, member: str | None = None
+    ) -> tuple[str | None, str]:
+        """Migrate the database of an archive made by an older sahid to this schema."""
+        root = Path(path).absolute()
+        check_passphrase(passphrase)
+        cfg = read_config(root)
+        lock = ArchiveLock(root, exclusive=True)
+        try:
+            _, vault = _unlock(root, cfg, passphrase, member)
+            engine = open_engine(root / cfg.database, vault.subkey("db"))
+            try:
+                before = schema_version(engine)
+                migrate(engine)
+            finally:
+                engine.dispose()
+        finally:
+            lock.close()
+        return before, SCHEMA_HEAD
 
     def close(self) -> None:
         self.pool.close()
@@ -254,10 +273,15 @@ class Archive:
     def append(self, kind: str, body: dict[str, Any]) -> Entry:
         return self.append_batch([(kind, body)])[0]
 
-    def append_batch(self, items: Sequence[tuple[str, dict[str, Any]]]) -> list[Entry]:
+    def append_batch(
+        self,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        also: Callable[[Connection], None] | None = None,
+    ) -> list[Entry]:
         """Append entries and their projection rows, plus one checkpoint, atomically.
 
-        When this returns, the entries are durable (``synchronous=FULL`` commit).
+        ``also`` writes what belongs beside the entries in the same transaction (person
+        keys). When this returns, the entries are durable (``synchronous=FULL`` commit).
         """
         # Workers pay off for a big batch, or for a steady writer once they are running.
         busy = self._appended >= PARALLEL_THRESHOLD and len(items) >= 64
@@ -265,6 +289,8 @@ class Archive:
         with self.engine.begin() as conn:
             made, note = self.ledger.append(conn, items, self.member, self._now, self._rng, pool)
             projections.apply(conn, made)
+            if also is not None:
+                also(conn)
         self._size = made[-1].seq + 1
         self._appended += len(made)
         seen.remember(self.config.archive_id, note)
@@ -371,6 +397,14 @@ class Archive:
 
         return verify_archive(self, progress, quick=quick)
 
+    # -- records (see sahid.records) -----------------------------------------------------
+    @property
+    def records(self) -> Records:
+        """Incidents, persons, units, acts, ... : see :class:`sahid.records.service.Records`."""
+        if self._records is None:
+            self._records = Records(self)
+        return self._records
+
     # -- evidence (see sahid.evidence) ---------------------------------------------------
     @property
     def blobs(self) -> FileBlobStore:
@@ -415,6 +449,26 @@ class Archive:
             fh.write(f"# public key: {self.vault.identity.to_public()}\n".encode())
             fh.write(f"{self.vault.identity}\n".encode())
         return target
+
+
+def _unlock(
+    root: Path, cfg: ArchiveConfig, passphrase: bytes, member: str | None
+) -> tuple[MemberKeys, VaultSecrets]:
+    """A member's keys and the vault secrets, checked against sahid.toml."""
+    member_keys = open_key_file(choose_key(root, member), passphrase)
+    vault = open_vault_file(
+        vault_path(root / "keys", member_keys.member_id), member_keys, cfg.archive_id
+    )
+    if Signer(cfg.origin, vault.log_key).verifier.vkey != cfg.log_key:
+        from sahid.errors import VerificationError
+
+        raise VerificationError(
+            f"{CONFIG_NAME}: log_key does not match the archive's log key "
+            "(sahid.toml or the vault file was replaced)",
+            step=1,
+            where=CONFIG_NAME,
+        )
+    return member_keys, vault
 
 
 def check_passphrase(passphrase: bytes) -> None:

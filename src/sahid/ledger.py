@@ -51,10 +51,9 @@ KINDS = frozenset(
         "key.rotated",
         "evidence.added",
         "evidence.received",
-        "incident.created",
+        "record.created",
         "record.updated",
         "link.added",
-        "statement.added",
         "redaction.made",
         "erased",
     }

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, insert, select
 
 from sahid._internal.canonical import canonical_json
 from sahid.ledger import Entry
+from sahid.records import project, search
 from sahid.schema import archive_facts, custody, evidence, members, metadata, projection_tables
 
 Handler = Callable[[Connection, Entry], None]
@@ -94,6 +95,7 @@ def _evidence_added(conn: Connection, entry: Entry) -> None:
         ],
     )
     _custody(conn, entry, "added")
+    project.evidence_indexed(conn, entry)
 
 
 @handles("evidence.received")
@@ -120,10 +122,18 @@ def _custody(conn: Connection, entry: Entry, event: str) -> None:
     )
 
 
+HANDLERS["record.created"] = project.record_created
+HANDLERS["link.added"] = project.record_created
+HANDLERS["record.updated"] = project.record_updated
+HANDLERS["erased"] = project.person_erased
+
+
 def replay_engine() -> Engine:
     """An empty in-memory database with the projection tables (nothing on disk)."""
     engine = create_engine("sqlite://")
     metadata.create_all(engine, tables=projection_tables())
+    with engine.begin() as conn:
+        search.create_fts(conn)
     return engine
 
 
@@ -133,4 +143,6 @@ def table_rows(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     for table in projection_tables():
         order = list(table.primary_key.columns) or list(table.columns)
         out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(*order))]
+    if search.has_fts(conn):
+        out[search.FTS_TABLE] = search.fts_rows(conn)
     return out

@@ -8,7 +8,7 @@ compares them.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, Text
+from sqlalchemy import Column, Index, Integer, LargeBinary, MetaData, Table, Text
 
 metadata = MetaData()
 
@@ -39,6 +39,18 @@ checkpoints = Table(
 )
 
 LEDGER_TABLES = ("entries", "tree", "checkpoints")
+
+# Secrets kept beside the ledger, never in it: one data key per sealed person (wrapped
+# with the vault's "person-keys" subkey). Deleting a row is how `sahid person erase`
+# makes a person's sealed fields unreadable for ever; no replay can bring it back.
+person_keys = Table(
+    "person_keys",
+    metadata,
+    Column("person_id", Text, primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
+)
+
+SECRET_TABLES = ("person_keys",)
 
 # --- projections -------------------------------------------------------------------
 
@@ -94,5 +106,48 @@ custody = Table(
 )
 
 
+# Records (DESIGN §4): one row per record, its fields as canonical JSON. ``parent`` is
+# the incident a record belongs to (acts, charges, statements, ...).
+records = Table(
+    "records",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("parent", Text),
+    Column("created_seq", Integer, nullable=False),
+    Column("updated_seq", Integer, nullable=False),
+    Index("ix_records_type", "type"),
+    Index("ix_records_parent", "parent"),
+)
+
+# What filters select on: (id has key=value), written by the record ``origin`` (so an
+# update can replace what that record said). Keys: incident, type, status, place, unit,
+# charge.
+facets = Table(
+    "facets",
+    metadata,
+    Column("origin", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("value", Text, primary_key=True),
+    Index("ix_facets_key_value", "key", "value"),
+    Index("ix_facets_id", "id"),
+)
+
+# One searchable document per record or evidence item; ``doc`` is the seq of the entry
+# that created it and the rowid of its row in the FTS5 table ``search_text`` (SQLite
+# only, created by the migration: see sahid.records.search).
+search_docs = Table(
+    "search_docs",
+    metadata,
+    Column("doc", Integer, primary_key=True, autoincrement=False),
+    Column("id", Text, nullable=False, unique=True),
+    Column("type", Text, nullable=False),
+    Column("date_lo", Text),
+    Column("date_hi", Text),
+)
+
+
 def projection_tables() -> list[Table]:
-    return [t for t in metadata.sorted_tables if t.name not in LEDGER_TABLES]
+    return [t for t in metadata.sorted_tables if t.name not in LEDGER_TABLES + SECRET_TABLES]

@@ -25,7 +25,8 @@ from sqlalchemy.pool import StaticPool
 from sahid.errors import LockedError, SahidError, VerificationError
 
 LOCK_NAME = "sahid.lock"
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
+OLDER_SCHEMAS = ("0001",)
 
 
 class ArchiveLock:
@@ -74,6 +75,8 @@ def open_engine(path: Path, key: bytes, *, create: bool = False, write: bool = T
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows are overwritten, not left in free pages (`person erase`).
+            conn.execute("PRAGMA secure_delete = ON")
         except dbapi.DatabaseError as exc:
             conn.close()
             raise VerificationError(
@@ -123,12 +126,24 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def schema_version(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if rev is None else str(rev)
+
+
 def check_schema(engine: Engine) -> None:
     """Refuse to work on a database whose schema this version does not know."""
-    with engine.connect() as conn:
-        rev = None
-        if inspect(conn).has_table("alembic_version"):
-            rev = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    rev = schema_version(engine)
+    if rev in OLDER_SCHEMAS:
+        raise VerificationError(
+            f"sahid.db: the archive was made by an older sahid (schema {rev}); "
+            "back it up, then run `sahid upgrade`",
+            step=1,
+            where="sahid.db",
+        )
     if rev != SCHEMA_HEAD:
         raise VerificationError(
             f"sahid.db: schema version is {rev!r} but this sahid expects {SCHEMA_HEAD!r}",

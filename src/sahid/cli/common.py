@@ -90,6 +90,11 @@ def open_archive(
     return Archive.open(root, read_passphrase(passfile), member=member, write=write)
 
 
+def warn(message: str) -> None:
+    """A one-line warning on stderr (stdout stays clean for --json)."""
+    sys.stderr.write(f"warning: {message}\n")
+
+
 def emit(as_json: bool, data: dict[str, Any], text: str) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -12,6 +12,8 @@ import typer
 from sahid.archive import Archive
 from sahid.cli import evidence as evidence_cli
 from sahid.cli import log
+from sahid.cli import records as records_cli
+from sahid.cli import transfer as transfer_cli
 from sahid.cli.common import (
     ArchiveOpt,
     JsonOpt,
@@ -35,6 +37,8 @@ app = typer.Typer(
 )
 app.add_typer(log.app, name="log")
 evidence_cli.register(app)
+records_cli.register(app)
+transfer_cli.register(app)
 
 
 @app.command("init")

@@ -1,0 +1,1 @@
+"""Incident records (DESIGN §4): model, sealed persons, projections, search, transfer."""

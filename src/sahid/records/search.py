@@ -1,0 +1,279 @@
+"""Multilingual search (DESIGN §5): one FTS5 index of folded text, filters as facets.
+
+Every searchable text is indexed as its :func:`sahid.text.tokens` (Azerbaijani-aware
+folding plus Cyrillic→Latin transliteration), and queries are folded the same way, so
+"İmişli", "Imishli" and "Имишли" are one word to the index. A query word that names a
+gazetteer place also matches the place's other names ("Ganja" finds "Gəncə"). Words
+match as prefixes, because Azerbaijani adds suffixes ("İmişlidə", "in Imishli").
+
+Filters (place, dates, incident type, unit, charge, status, record kind) select on the
+``facets`` table, directly or through the incident a record belongs to. Snippets are
+cut from the original text, not the folded form, with the matched words in [brackets].
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, text
+
+from sahid import text as fold
+from sahid.records.dates import from_json
+from sahid.schema import search_docs
+
+FTS_TABLE = "search_text"
+SNIPPET_WORDS = 14
+
+
+def create_fts(conn: Connection) -> None:
+    """The FTS5 table (SQLite only; team mode on PostgreSQL uses its own full text)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5("
+            "body, tokenize = 'unicode61 remove_diacritics 0', prefix = '3')"
+        )
+
+
+def has_fts(conn: Connection) -> bool:
+    return conn.dialect.name == "sqlite"
+
+
+def index_text(texts: Iterable[str]) -> str:
+    """The folded form stored in the index: keys of every word, space-separated."""
+    return " ".join(k for t in texts for k in fold.tokens(t) if k)
+
+
+def add_doc(
+    conn: Connection,
+    doc: int,
+    doc_id: str,
+    doc_type: str,
+    texts: Iterable[str],
+    dates: tuple[str | None, str | None] = (None, None),
+) -> None:
+    conn.execute(
+        insert(search_docs),
+        [{"doc": doc, "id": doc_id, "type": doc_type, "date_lo": dates[0], "date_hi": dates[1]}],
+    )
+    if has_fts(conn):
+        conn.exec_driver_sql(
+            "INSERT INTO search_text (rowid, body) VALUES (?, ?)", (doc, index_text(texts))
+        )
+
+
+def drop_doc(conn: Connection, doc_id: str) -> int | None:
+    """Remove a document (before re-adding it on update); returns its doc number."""
+    doc = conn.execute(text("SELECT doc FROM search_docs WHERE id = :id"), {"id": doc_id}).scalar()
+    if doc is None:
+        return None
+    conn.execute(delete(search_docs).where(search_docs.c.id == doc_id))
+    if has_fts(conn):
+        conn.exec_driver_sql("DELETE FROM search_text WHERE rowid = ?", (doc,))
+    return int(doc)
+
+
+def fts_rows(conn: Connection) -> list[tuple[Any, ...]]:
+    """The index content in rowid order, for verify's replay comparison."""
+    if not has_fts(conn):
+        return []
+    return [
+        tuple(r) for r in conn.exec_driver_sql("SELECT rowid, body FROM search_text ORDER BY rowid")
+    ]
+
+
+def date_range(start: str | None, end: str | None) -> tuple[str | None, str | None]:
+    if not start:
+        return None, None
+    lo = from_json(start).bounds()[0]
+    hi = from_json(end or start).bounds()[1]
+    return lo, max(lo, hi)
+
+
+# --- queries -------------------------------------------------------------------------
+
+
+@dataclass
+class Filters:
+    """Search filters; each set is already expanded (place → places within, unit → subunits)."""
+
+    places: frozenset[str] | None = None
+    date_from: str | None = None  # YYYY-MM-DDTHH:MM
+    date_to: str | None = None
+    types: frozenset[str] | None = None  # incident types
+    units: frozenset[str] | None = None
+    charges: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
+    kinds: frozenset[str] | None = None  # record types (incident, statement, evidence, ...)
+
+    def facets(self) -> list[tuple[str, frozenset[str]]]:
+        pairs = [
+            ("place", self.places),
+            ("type", self.types),
+            ("unit", self.units),
+            ("charge", self.charges),
+            ("status", self.statuses),
+        ]
+        return [(k, v) for k, v in pairs if v is not None]
+
+
+@dataclass
+class Hit:
+    id: str
+    type: str
+    rank: float
+    title: str = ""
+    snippet: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "title": self.title,
+            "snippet": self.snippet,
+            "rank": round(self.rank, 4),
+        }
+
+
+def query_keys(query: str) -> list[str]:
+    return [k for k in fold.tokens(query) if k]
+
+
+# Case and plural endings as they look after folding (ə→e, ı→i, ...), longest first.
+SUFFIXES = (
+    "lerin",
+    "larin",
+    "dan",
+    "den",
+    "tan",
+    "ten",
+    "nin",
+    "nun",
+    "lar",
+    "ler",
+    "da",
+    "de",
+    "ta",
+    "te",
+    "in",
+    "un",
+    "ya",
+    "ye",
+)
+
+
+def stem(key: str) -> str:
+    """The word without one common Azerbaijani ending ("imislide" → "imisli"), if long."""
+    for suffix in SUFFIXES:
+        if key.endswith(suffix) and len(key) - len(suffix) >= 4:
+            return key[: -len(suffix)]
+    return key
+
+
+def match_expression(keys: Sequence[str], alternatives: dict[int, set[str]] | None = None) -> str:
+    """An FTS5 expression: every key as a prefix, ANDed, or its stem; places OR their
+    other names."""
+    parts = []
+    for i, key in enumerate(keys):
+        alts = sorted(((alternatives or {}).get(i, set()) | {stem(key)}) - {key})
+        terms = [_term(key)] + [_term(a) for a in alts]
+        parts.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
+    return " AND ".join(parts)
+
+
+def _term(key: str) -> str:
+    words = key.split()
+    quoted = '"' + " ".join(words).replace('"', "") + '"'
+    return quoted + ("*" if len(words[-1]) >= 3 else "")
+
+
+def _in(prefix: str, values: Iterable[str], params: dict[str, Any]) -> str:
+    names = []
+    for i, v in enumerate(sorted(values)):
+        name = f"{prefix}{i}"
+        params[name] = v
+        names.append(":" + name)
+    return "(" + (", ".join(names) or "NULL") + ")"
+
+
+def filter_sql(filters: Filters, params: dict[str, Any]) -> list[str]:
+    """SQL conditions on ``d`` (search_docs) for the filters."""
+    conds = []
+    for n, (key, values) in enumerate(filters.facets()):
+        params[f"k{n}"] = key
+        vals = _in(f"v{n}_", values, params)
+        # Only generated parameter names go into the SQL text; values are bound.
+        conds.append(
+            f"(d.id IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
+            " OR d.id IN (SELECT f1.id FROM facets f1 JOIN facets f2 ON f2.id = f1.value"
+            f" WHERE f1.key = 'incident' AND f2.key = :k{n} AND f2.value IN {vals}))"
+        )
+    if filters.date_from or filters.date_to:
+        params["dfrom"] = filters.date_from or "0000"
+        params["dto"] = filters.date_to or "9999"
+        conds.append(
+            "((d.date_hi >= :dfrom AND d.date_lo <= :dto) OR d.id IN (SELECT f.id FROM facets f"
+            " JOIN search_docs p ON p.id = f.value WHERE f.key = 'incident'"
+            " AND p.date_hi >= :dfrom AND p.date_lo <= :dto))"
+        )
+    if filters.kinds is not None:
+        conds.append("d.type IN " + _in("t", filters.kinds, params))
+    return conds
+
+
+def run_query(
+    conn: Connection, expression: str | None, filters: Filters, limit: int, offset: int = 0
+) -> list[tuple[str, str, float]]:
+    """(id, type, rank) of the best matches; without an expression, newest first."""
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    conds = filter_sql(filters, params)
+    if expression:
+        params["q"] = expression
+        where = " AND ".join([f"{FTS_TABLE} MATCH :q", *conds])
+        sql = (
+            f"SELECT d.id, d.type, bm25({FTS_TABLE}) AS r FROM {FTS_TABLE}"  # noqa: S608
+            f" JOIN search_docs d ON d.doc = {FTS_TABLE}.rowid WHERE {where}"
+            " ORDER BY r LIMIT :limit OFFSET :offset"
+        )
+    else:
+        where = " AND ".join(conds) or "1"
+        sql = (
+            f"SELECT d.id, d.type, 0.0 FROM search_docs d WHERE {where}"  # noqa: S608
+            " ORDER BY d.date_lo DESC, d.doc DESC LIMIT :limit OFFSET :offset"
+        )
+    return [(str(a), str(b), float(c)) for a, b, c in conn.execute(text(sql), params)]
+
+
+def snippet(texts: Sequence[str], keys: Sequence[str], width: int = SNIPPET_WORDS) -> str:
+    """A window of the original text around the first matched word, matches in []."""
+    wanted = {w for k in keys if k for w in (k.replace(" ", ""), stem(k))}
+    for t in texts:
+        spans = fold.words(t)
+        toks = fold.tokens(t)
+        hits = [i for i, k in enumerate(toks) if any(k.startswith(w) for w in wanted)]
+        if not hits:
+            continue
+        first = max(0, hits[0] - width // 3)
+        last = min(len(spans), first + width)
+        out = []
+        pos = spans[first][0]
+        for i in range(first, last):
+            s, e = spans[i]
+            out.append(t[pos:s])
+            out.append(f"[{t[s:e]}]" if i in hits else t[s:e])
+            pos = e
+        end = spans[last - 1][1]
+        return ("…" if first else "") + "".join(out) + ("…" if end < len(t.rstrip()) else "")
+    if texts:
+        spans = fold.words(texts[0])
+        cut = spans[min(len(spans), SNIPPET_WORDS) - 1][1] if spans else len(texts[0])
+        return texts[0][:cut] + ("…" if cut < len(texts[0]) else "")
+    return ""
+
+
+def load_json(value: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(value)
+    return data

@@ -1,0 +1,574 @@
+"""The records API behind ``Archive.records`` (create, update, link, erase, search).
+
+Every change is one ledger entry; a batch (an import, a person with their sealed key)
+is one transaction, so it lands whole or not at all. Input is checked against
+:mod:`sahid.records.model` before anything is written, and errors name the row or
+field (``where``) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select, text
+
+from sahid.errors import InputError, NotFound
+from sahid.records import search as fts
+from sahid.records.dates import parse_date
+from sahid.records.model import (
+    PROTECTED_ROLES,
+    SEALED_FIELDS,
+    TYPES,
+    Checker,
+    check_id,
+    check_lang,
+    is_protected,
+    record_type,
+)
+from sahid.records.sealed import PersonSealer
+from sahid.schema import evidence, facets, records
+
+if TYPE_CHECKING:
+    from sahid.archive import Archive
+    from sahid.places import Gazetteer
+
+_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
+@dataclass
+class Draft:
+    """One record to create: raw input, checked when the batch is created."""
+
+    type: str
+    fields: dict[str, Any]
+    id: str | None = None
+    sealed: dict[str, str] | None = None  # plaintext name/contacts/notes of a person
+    where: str = ""
+
+
+@dataclass
+class Created:
+    ids: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def title_of(rtype: str, data: Mapping[str, Any], lang: str = "en") -> str:
+    """What listings show: a title in ``lang``, a pseudonym for protected persons."""
+    if rtype == "person":
+        return str(data.get("public_name") or data.get("pseudonym") or "")
+    value = data.get(TYPES[rtype].title) if rtype in TYPES else None
+    if isinstance(value, dict):
+        for key in (lang, "en", "az", "ru"):
+            if value.get(key):
+                return str(value[key])
+        return ""
+    return "" if value is None else str(value)
+
+
+def letters(n: int) -> str:
+    """0 → A, 25 → Z, 26 → AA: pseudonym letters."""
+    out = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(65 + r) + out
+    return out
+
+
+class Records:
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.sealer = PersonSealer(archive.vault.subkey("person-keys"), archive.config.archive_id)
+
+    @property
+    def gazetteer(self) -> Gazetteer:
+        from sahid.places import Gazetteer
+
+        return Gazetteer.load()
+
+    # -- reading -------------------------------------------------------------------------
+    def _row(self, conn: Connection, rid: str) -> tuple[str, dict[str, Any]] | None:
+        row = conn.execute(
+            select(records.c.type, records.c.data).where(records.c.id == rid)
+        ).first()
+        return None if row is None else (str(row.type), fts.load_json(row.data))
+
+    def get(self, rid: str, *, reveal: bool = False, rtype: str | None = None) -> dict[str, Any]:
+        """A record's fields; ``reveal`` opens a person's sealed fields (or says erased)."""
+        with self.archive.engine.connect() as conn:
+            found = self._row(conn, rid)
+            if found is None or (rtype is not None and found[0] != rtype):
+                what = rtype or "record"
+                raise NotFound(f"no {what} with id {rid!r}; list them with `sahid {what} ls`")
+            kind, data = found
+            meta = conn.execute(
+                select(records.c.created_seq, records.c.updated_seq).where(records.c.id == rid)
+            ).one()
+            out: dict[str, Any] = {"id": rid, "type": kind, "title": title_of(kind, data)}
+            sealed = data.pop("sealed", None)
+            out["fields"] = data
+            if kind == "person":
+                if data.get("erased"):
+                    out["sealed"] = "erased"
+                elif sealed is not None:
+                    out["sealed"] = self.sealer.open(conn, rid, sealed) if reveal else "sealed"
+            out["created_seq"], out["updated_seq"] = meta
+            if kind in ("incident", "statement"):
+                out["links"] = self._links(conn, rid)
+            if kind == "incident":
+                out["related"] = [
+                    {
+                        "id": r.id,
+                        "type": r.type,
+                        "title": title_of(r.type, fts.load_json(r.data)),
+                    }
+                    for r in conn.execute(
+                        select(records.c.id, records.c.type, records.c.data)
+                        .where(records.c.parent == rid)
+                        .order_by(records.c.created_seq)
+                    )
+                ]
+        return out
+
+    def _links(self, conn: Connection, target: str) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            text(
+                "SELECT r.id, r.data FROM records r WHERE r.type = 'link' AND r.id IN "
+                "(SELECT origin FROM facets WHERE value = :t)"
+            ),
+            {"t": target},
+        )
+        out = []
+        for rid, data in rows:
+            d = fts.load_json(data)
+            if d["target"] == target:
+                out.append({"id": rid, **d})
+        return sorted(out, key=lambda d: (d.get("claim", 0), d["id"]))
+
+    def of_type(self, rtype: str, *, lang: str = "en") -> list[dict[str, Any]]:
+        record_type(rtype)
+        with self.archive.engine.connect() as conn:
+            rows = conn.execute(
+                select(records.c.id, records.c.data)
+                .where(records.c.type == rtype)
+                .order_by(records.c.created_seq)
+            ).all()
+        out = []
+        for rid, raw in rows:
+            data = fts.load_json(raw)
+            data.pop("sealed", None)
+            out.append({"id": rid, "title": title_of(rtype, data, lang), "fields": data})
+        return out
+
+    # -- writing -------------------------------------------------------------------------
+    def _checker(self, conn: Connection, pending: dict[str, str]) -> Checker:
+        def exists(types: tuple[str, ...], rid: str) -> bool:
+            if rid in pending:
+                return pending[rid] in types
+            found = conn.execute(select(records.c.type).where(records.c.id == rid)).scalar()
+            return found in types
+
+        def resolve_place(name: str, district: str | None) -> str | None:
+            place = self.gazetteer.resolve(name, district)
+            return None if place is None else place.id
+
+        def resolve_evidence(value: str) -> str | None:
+            value = value.strip()
+            col = evidence.c.evidence_id
+            if value.startswith("sha256:"):
+                col, value = evidence.c.sha256, value[7:].lower()
+            found = conn.execute(select(evidence.c.evidence_id).where(col == value)).scalar()
+            return None if found is None else str(found)
+
+        def place_known(place_id: str) -> bool:
+            try:
+                self.gazetteer.get(place_id)
+            except NotFound:
+                return False
+            return True
+
+        return Checker(
+            exists,
+            resolve_place,
+            resolve_evidence,
+            now=self.archive._now(),
+            place_known=place_known,
+        )
+
+    def kind_of(self, rid: str) -> str | None:
+        """The type of record ``rid`` (None if there is none)."""
+        with self.archive.engine.connect() as conn:
+            found = self._row(conn, rid)
+        return None if found is None else found[0]
+
+    def _new_id(self, conn: Connection, prefix: str, taken: Mapping[str, str]) -> str:
+        while True:
+            rid = prefix + "-" + "".join(secrets.choice(_ALPHABET) for _ in range(6))
+            if rid not in taken and self._row(conn, rid) is None:
+                return rid
+
+    def create(self, drafts: Sequence[Draft]) -> Created:
+        """Check and append a batch of records in one transaction (all or nothing)."""
+        if not drafts:
+            raise InputError("nothing to add")
+        items: list[tuple[str, dict[str, Any]]] = []
+        keys: list[tuple[str, bytes]] = []
+        with self.archive.engine.connect() as conn:
+            pending: dict[str, str] = {}
+            for d in drafts:
+                rtype = record_type(d.type)
+                if d.id is not None:
+                    check_id(d.id, f"{d.where}id" if d.where else "id")
+                    if d.id in pending:
+                        raise InputError(f"{d.where}id {d.id!r} appears twice in this batch")
+                    if self._row(conn, d.id) is not None:
+                        raise InputError(
+                            f"{d.where}id {d.id!r} already exists in the archive "
+                            "(imported before?); nothing was added"
+                        )
+                    pending[d.id] = rtype.name
+            ids = [d.id or "" for d in drafts]
+            for i, d in enumerate(drafts):
+                if not ids[i]:
+                    ids[i] = self._new_id(conn, record_type(d.type).prefix, pending)
+                    pending[ids[i]] = d.type
+            checker = self._checker(conn, pending)
+            made: dict[str, dict[str, Any]] = {}
+            counts: dict[tuple[str, str], int] = {}
+            for rid, d in zip(ids, drafts, strict=True):
+                rtype = record_type(d.type)
+                values = checker.fields(rtype, d.fields, d.where)
+                self._rules(conn, rtype.name, values, d.where, made)
+                body: dict[str, Any] = {"type": rtype.name, "id": rid, "fields": values}
+                if rtype.name == "person":
+                    self._person(conn, rid, values, d, body, keys, counts)
+                elif d.sealed:
+                    raise InputError(f"{d.where}sealed fields exist only for persons")
+                made[rid] = values
+                items.append(("link.added" if rtype.name == "link" else "record.created", body))
+
+        def store_keys(conn: Connection) -> None:
+            for pid, wrapped in keys:
+                self.sealer.store_key(conn, pid, wrapped)
+
+        self.archive.append_batch(items, also=store_keys if keys else None)
+        return Created(ids, checker.unresolved)
+
+    def _person(
+        self,
+        conn: Connection,
+        rid: str,
+        values: dict[str, Any],
+        d: Draft,
+        body: dict[str, Any],
+        keys: list[tuple[str, bytes]],
+        counts: dict[tuple[str, str], int],
+    ) -> None:
+        protected = is_protected(values["roles"])
+        if protected and values.get("public_name"):
+            raise InputError(
+                f"{d.where}public_name: a {values['roles'][0]['role']}'s name is sealed, "
+                "not public; give it as the sealed name (--name) instead"
+            )
+        sealed = {k: v.strip() for k, v in (d.sealed or {}).items() if v and v.strip()}
+        for k in sealed:
+            if k not in SEALED_FIELDS:
+                raise InputError(
+                    f"{d.where}sealed.{k}: not a sealed field; allowed: {', '.join(SEALED_FIELDS)}"
+                )
+        if not protected and "name" in sealed and not values.get("public_name"):
+            values["public_name"] = sealed.pop("name")  # officials acting in office are named
+        if not values.get("pseudonym"):
+            first = next(
+                (r for r in values["roles"] if r["role"] in PROTECTED_ROLES), values["roles"][0]
+            )
+            slot = (first["incident"], first["role"])
+            if slot not in counts:
+                counts[slot] = self._count_role(conn, *slot)
+            values["pseudonym"] = f"{first['role'].capitalize()} {letters(counts[slot])}"
+            counts[slot] += 1
+        if sealed:
+            key, wrapped = self.sealer.new_key(rid)
+            body["sealed"] = self.sealer.seal(rid, key, sealed)
+            keys.append((rid, wrapped))
+
+    def _count_role(self, conn: Connection, incident: str, role: str) -> int:
+        rows = conn.execute(
+            text(
+                "SELECT r.data FROM records r JOIN facets f ON f.id = r.id "
+                "WHERE r.type = 'person' AND f.key = 'incident' AND f.value = :i"
+            ),
+            {"i": incident},
+        )
+        n = 0
+        for (raw,) in rows:
+            roles = fts.load_json(raw)["roles"]
+            first = next((r for r in roles if r["role"] in PROTECTED_ROLES), roles[0])
+            n += (first["incident"], first["role"]) == (incident, role)
+        return n
+
+    def _data(
+        self, conn: Connection, rid: str, made: Mapping[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        if rid in made:
+            return dict(made[rid])
+        found = self._row(conn, rid)
+        return {} if found is None else found[1]
+
+    def _rules(
+        self,
+        conn: Connection,
+        rtype: str,
+        v: dict[str, Any],
+        where: str,
+        made: Mapping[str, dict[str, Any]],
+    ) -> None:
+        """Checks that span fields or records."""
+        if rtype in ("incident", "detention") and v.get("end") and v.get("start"):
+            lo = parse_date(v["start"], "start").bounds()[0]
+            if parse_date(v["end"], "end").bounds()[1] < lo:
+                raise InputError(f"{where}end: {v['end']} is before start {v['start']}")
+        if rtype == "statement":
+            if not v.get("source") and not v.get("source_unit"):
+                raise InputError(
+                    f"{where}source: give the source (text) or source_unit (a unit id)"
+                )
+            check_lang(v["language"], f"{where}language")
+        if rtype == "charge" and not v.get("article") and not v.get("label"):
+            raise InputError(f"{where}article: give the article, the label, or both")
+        if rtype == "link":
+            target = self._data(conn, v["target"], made)
+            is_statement = "language" in target  # statements alone have a language
+            if v.get("claim") is not None:
+                numbers = [c["n"] for c in target.get("claims", [])]
+                if not is_statement or v["claim"] not in numbers:
+                    raise InputError(
+                        f"{where}claim: {v['target']} has no claim {v['claim']}"
+                        + (f"; its claims are {', '.join(map(str, numbers))}" if numbers else "")
+                    )
+            if v.get("relation") in ("supports", "contradicts") and not is_statement:
+                raise InputError(
+                    f"{where}relation: evidence can support or contradict a statement's claim; "
+                    "an incident link is 'documents'"
+                )
+
+    def add(
+        self,
+        rtype: str,
+        fields: dict[str, Any],
+        *,
+        rid: str | None = None,
+        sealed: dict[str, str] | None = None,
+    ) -> Created:
+        return self.create([Draft(rtype, fields, rid, sealed)])
+
+    def update(
+        self, rid: str, fields: dict[str, Any], *, sealed: dict[str, str] | None = None
+    ) -> Created:
+        """Change fields (None clears one); a person's sealed fields are re-sealed."""
+        with self.archive.engine.connect() as conn:
+            found = self._row(conn, rid)
+            if found is None:
+                raise NotFound(f"no record with id {rid!r}")
+            rtype, data = found
+            checker = self._checker(conn, {})
+            values = checker.fields(record_type(rtype), fields, "", partial=True)
+            merged = {k: v for k, v in {**data, **values}.items() if v is not None}
+            self._rules(conn, rtype, merged, "", {})
+            if rtype == "person":
+                if is_protected(merged["roles"]) and merged.get("public_name"):
+                    raise InputError("public_name: a protected person's name stays sealed")
+                if sealed:
+                    if data.get("erased"):
+                        raise InputError(f"{rid} was erased; its sealed fields cannot be set again")
+                    old = self.sealer.open(conn, rid, data["sealed"]) if "sealed" in data else {}
+                    key = self.sealer.key(conn, rid)
+                    if key is None:
+                        raise InputError(
+                            f"{rid} has no sealed fields yet; add them with the person"
+                        )
+                    new = {**(old or {}), **{k: v for k, v in sealed.items() if v is not None}}
+                    values["sealed"] = self.sealer.seal(rid, key, new)
+            elif sealed:
+                raise InputError("sealed fields exist only for persons")
+        if not values:
+            raise InputError("nothing to change: give at least one field")
+        self.archive.append_batch([("record.updated", {"type": rtype, "id": rid, "set": values})])
+        return Created([rid], checker.unresolved)
+
+    def erase(self, person_id: str) -> None:
+        """Destroy a person's data key: their sealed fields become unrecoverable."""
+        with self.archive.engine.connect() as conn:
+            found = self._row(conn, person_id)
+            if found is None or found[0] != "person":
+                raise NotFound(f"no person with id {person_id!r}; see `sahid person ls`")
+            if found[1].get("erased"):
+                raise InputError(f"{person_id} was already erased")
+
+        def destroy(conn: Connection) -> None:
+            self.sealer.destroy(conn, person_id)
+
+        self.archive.append_batch([("erased", {"type": "person", "id": person_id})], also=destroy)
+        if self.archive.engine.dialect.name == "sqlite":
+            # Outside any transaction: copy the WAL back and truncate it, so the old page
+            # holding the key is overwritten in the main file and gone from the WAL.
+            raw = self.archive.engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                raw.close()
+
+    # -- search --------------------------------------------------------------------------
+    def filters(
+        self,
+        *,
+        place: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        types: Sequence[str] = (),
+        units: Sequence[str] = (),
+        charges: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        kinds: Sequence[str] = (),
+    ) -> fts.Filters:
+        """Turn user filter values into id sets (places and units include what is within)."""
+        from sahid.records.model import INCIDENT_TYPES, STATUSES
+
+        f = fts.Filters()
+        if place:
+            found = self.gazetteer.resolve(place)
+            if found is None:
+                raise InputError(
+                    f"--place: {place!r} is not in the gazetteer; search for it as text instead"
+                )
+            # "Imishli" is the town and the district named after it: filter on both.
+            area = found.district if self.gazetteer.is_seat(found) else found.id
+            f.places = self.gazetteer.within(area or found.id)
+        if date_from:
+            f.date_from = parse_date(date_from, "--from").bounds()[0]
+        if date_to:
+            f.date_to = parse_date(date_to, "--to").bounds()[1]
+        if f.date_from and f.date_to and f.date_from > f.date_to:
+            raise InputError(f"--from {date_from} is after --to {date_to}")
+        checker = Checker(lambda t, i: True, lambda n, d: None, lambda e: None)
+        from sahid.records.model import Field
+
+        if types:
+            typ = Field("type", "enum", choices=INCIDENT_TYPES)
+            f.types = frozenset(checker.value(typ, t, "--type") for t in types)
+        if statuses:
+            st = Field("status", "enum", choices=STATUSES)
+            f.statuses = frozenset(checker.value(st, s, "--status") for s in statuses)
+        if kinds:
+            allowed = (*TYPES, "evidence")
+            for k in kinds:
+                if k not in allowed:
+                    raise InputError(f"--kind: {k!r} is not allowed; allowed: {', '.join(allowed)}")
+            f.kinds = frozenset(kinds)
+        if units:
+            f.units = self._units(units)
+        if charges:
+            from sahid.records.project import charge_keys
+
+            f.charges = frozenset(
+                k for c in charges for k in charge_keys({"label": c, "article": c})
+            )
+        return f
+
+    def _units(self, wanted: Sequence[str]) -> frozenset[str]:
+        """Unit ids (or names in any language) plus every unit below them."""
+        from sahid import text as fold
+
+        with self.archive.engine.connect() as conn:
+            rows = conn.execute(
+                select(records.c.id, records.c.data).where(records.c.type == "unit")
+            ).all()
+        units = {rid: fts.load_json(raw) for rid, raw in rows}
+        found: set[str] = set()
+        for w in wanted:
+            key = fold.search_key(w)
+            hit = [
+                rid
+                for rid, d in units.items()
+                if rid == w or any(fold.search_key(n) == key for n in d["name"].values())
+            ]
+            if not hit:
+                raise InputError(f"--unit: no unit {w!r}; list them with `sahid unit ls`")
+            found.update(hit)
+        grew = True
+        while grew:
+            below = {rid for rid, d in units.items() if d.get("parent") in found}
+            grew = not below <= found
+            found |= below
+        return frozenset(found)
+
+    def search(
+        self, query: str, filters: fts.Filters | None = None, *, limit: int = 20, offset: int = 0
+    ) -> list[fts.Hit]:
+        filters = filters or fts.Filters()
+        keys = fts.query_keys(query)
+        expr = None
+        if keys:
+            alts: dict[int, set[str]] = {}
+            for place in self.gazetteer.match_words(query):
+                names = self.gazetteer.keys(place.id)
+                for i, k in enumerate(keys):
+                    if k in names:
+                        alts.setdefault(i, set()).update(names)
+            expr = fts.match_expression(keys, alts)
+        elif not filters.facets() and not filters.date_from and not filters.date_to:
+            raise InputError("give words to search for, or at least one filter")
+        with self.archive.engine.connect() as conn:
+            rows = fts.run_query(conn, expr, filters, limit, offset)
+            return self._hits(conn, rows, keys)
+
+    def _hits(
+        self, conn: Connection, rows: list[tuple[str, str, float]], keys: list[str]
+    ) -> list[fts.Hit]:
+        from sahid.records.project import texts_of
+
+        ids = [r[0] for r in rows if r[1] != "evidence"]
+        datas = {
+            rid: fts.load_json(raw)
+            for rid, raw in conn.execute(
+                select(records.c.id, records.c.data).where(records.c.id.in_(ids))
+            )
+        }
+        evs = {
+            r.evidence_id: r
+            for r in conn.execute(
+                select(
+                    evidence.c.evidence_id, evidence.c.name, evidence.c.source, evidence.c.note
+                ).where(evidence.c.evidence_id.in_([r[0] for r in rows if r[1] == "evidence"]))
+            )
+        }
+        hits = []
+        for rid, rtype, rank in rows:
+            hit = fts.Hit(rid, rtype, rank)
+            if rtype == "evidence":
+                ev = evs[rid]
+                texts = [t for t in (ev.note, ev.source, ev.name) if t]
+                hit.title = ev.name or rid
+            else:
+                data = datas[rid]
+                data.pop("sealed", None)
+                texts = texts_of(TYPES[rtype], data)
+                hit.title = title_of(rtype, data)
+            hit.snippet = fts.snippet(texts, keys)
+            hits.append(hit)
+        return hits
+
+
+def facet_values(conn: Connection, rid: str) -> list[tuple[str, str]]:
+    return [
+        (str(k), str(v))
+        for k, v in conn.execute(select(facets.c.key, facets.c.value).where(facets.c.id == rid))
+    ]
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
