@@ -39,7 +39,8 @@ sysdeps:
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing Debian packages: $(DEB_PACKAGES)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES) >/dev/null; \
+			apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $(DEB_PACKAGES) >/dev/null; \
 		else \
 			echo "missing:$$missing - install the Debian packages: $(DEB_PACKAGES)"; exit 1; \
 		fi; \

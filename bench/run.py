@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = ["ledger", "ingest", "clean"]
+BENCHMARKS = ["ledger", "ingest", "clean", "search"]
 
 
 def main(names: list[str]) -> None:

@@ -506,21 +506,26 @@ class Records:
             found |= below
         return frozenset(found)
 
+    def match_expression(self, query: str, keys: Sequence[str] | None = None) -> str | None:
+        """The FTS5 expression ``search`` runs for ``query`` (None without words)."""
+        keys = fts.query_keys(query) if keys is None else keys
+        if not keys:
+            return None
+        alts: dict[int, set[str]] = {}
+        for place in self.gazetteer.match_words(query):
+            names = self.gazetteer.keys(place.id)
+            for i, k in enumerate(keys):
+                if k in names:
+                    alts.setdefault(i, set()).update(names)
+        return fts.match_expression(keys, alts)
+
     def search(
         self, query: str, filters: fts.Filters | None = None, *, limit: int = 20, offset: int = 0
     ) -> list[fts.Hit]:
         filters = filters or fts.Filters()
         keys = fts.query_keys(query)
-        expr = None
-        if keys:
-            alts: dict[int, set[str]] = {}
-            for place in self.gazetteer.match_words(query):
-                names = self.gazetteer.keys(place.id)
-                for i, k in enumerate(keys):
-                    if k in names:
-                        alts.setdefault(i, set()).update(names)
-            expr = fts.match_expression(keys, alts)
-        elif not filters.facets() and not filters.date_from and not filters.date_to:
+        expr = self.match_expression(query, keys)
+        if not keys and not filters.facets() and not filters.date_from and not filters.date_to:
             raise InputError("give words to search for, or at least one filter")
         with self.archive.engine.connect() as conn:
             rows = fts.run_query(conn, expr, filters, limit, offset)
