@@ -182,6 +182,34 @@ def ingest(
     progress: Progress | None = None,
 ) -> AddResult:
     """Encrypt and record one file; raises InputError with the file named on bad input."""
+    prepared = store_blob(archive, path, source=source, note=note, progress=progress)
+    if prepared.entry is not None:
+        archive.append(*prepared.entry)
+    return prepared.result
+
+
+@dataclass
+class Stored:
+    """A blob stored for a file, and the entry that records it (None if skipped)."""
+
+    result: AddResult
+    entry: tuple[str, dict[str, Any]] | None
+
+
+def store_blob(
+    archive: Archive,
+    path: Path,
+    *,
+    source: str | None,
+    note: str | None,
+    progress: Progress | None = None,
+    file_name: str | None = None,
+) -> Stored:
+    """Encrypt one file into the blob store and prepare its ledger entry (not appended).
+
+    ``file_name`` replaces the file name recorded (for copies made from a memfd). The caller
+    appends the entry, possibly in one batch with entries that depend on it.
+    """
     from sahid.media.metadata import extract
     from sahid.media.sniff import sniff
 
@@ -196,8 +224,9 @@ def ingest(
     with os.fdopen(fd, "rb", buffering=0) as fh:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
-            return AddResult(
-                shown, "skipped", message="not a regular file (device, FIFO or socket)"
+            return Stored(
+                AddResult(shown, "skipped", message="not a regular file (device, FIFO or socket)"),
+                None,
             )
         media_type = sniff(os.pread(fd, 64, 0))
         store: FileBlobStore = archive.blobs
@@ -231,7 +260,7 @@ def ingest(
                 "size": reader.count,
                 "source": source,
                 "note": note,
-                **name_fields(path),
+                **(name_fields(path) if file_name is None else {"name": file_name}),
             }
             if known is None:
                 store.commit(temp, name)
@@ -250,9 +279,8 @@ def ingest(
             raise
         finally:
             reader.close()
-    archive.append(kind, body)
-    return AddResult(
-        shown,
+    result = AddResult(
+        shown if file_name is None else file_name,
         status,
         evidence=body["evidence"],
         sha256=sha.hex(),
@@ -260,6 +288,7 @@ def ingest(
         media_type=media_type,
         problems=list(extracted.problems),
     )
+    return Stored(result, (kind, body))
 
 
 def decrypt_blob(archive: Archive, name: str, sink: BinaryIO | None) -> HashingWriter:
