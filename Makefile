@@ -7,9 +7,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test lint typecheck unit bench lock clean sysdeps
 
-# Debian packages the tests and benchmarks use: age (blob interop), exiftool (clean copies).
-DEB_PACKAGES := age libimage-exiftool-perl
-DEB_COMMANDS := age exiftool
+# Debian packages the tests and benchmarks use: age (blob interop), exiftool (clean copies),
+# chromium (web capture; Playwright drives it and never downloads a browser).
+DEB_PACKAGES := age libimage-exiftool-perl chromium
+DEB_COMMANDS := age exiftool chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

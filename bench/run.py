@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = ["ledger", "ingest", "clean", "search"]
+BENCHMARKS = ["ledger", "ingest", "clean", "search", "media"]
 
 
 def main(names: list[str]) -> None:

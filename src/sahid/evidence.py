@@ -15,6 +15,7 @@ import io
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -425,11 +426,12 @@ def _orphan_paths(archive: Archive) -> list[Path]:
     """Blob files and temp files that no evidence entry references (crash leftovers)."""
     from sqlalchemy import select
 
-    from sahid.schema import evidence
+    from sahid.schema import evidence, thumbnails
 
     store = archive.blobs
     with archive.engine.connect() as conn:
         known = {r[0] for r in conn.execute(select(evidence.c.blob))}
+        known |= {r[0] for r in conn.execute(select(thumbnails.c.blob))}
     return [store.path(n) for n in store.names() if n not in known] + store.temps()
 
 
@@ -481,6 +483,27 @@ def verify_blobs(
             progress("blobs", i + 1, len(rows))
 
 
+def memfd(label: str) -> tuple[int, Path]:
+    """An anonymous in-memory file and a path that opens it (never a file on disk)."""
+    fd = os.memfd_create(label, os.MFD_CLOEXEC)
+    return fd, Path(f"/proc/self/fd/{fd}")
+
+
+@contextmanager
+def decrypted(archive: Archive, row: dict[str, Any]) -> Iterator[Path]:
+    """The original of an evidence row, decrypted into a memfd and checked (SHA-256)."""
+    fd, path = memfd("sahid-original")
+    try:
+        with os.fdopen(os.dup(fd), "wb") as plain:
+            writer = decrypt_blob(archive, row["blob"], plain)
+        if writer.sha.hexdigest() != row["sha256"]:
+            where = archive.blobs.label(archive.blobs.path(row["blob"]))
+            raise VerificationError(f"{where}: content no longer matches its SHA-256", where=where)
+        yield path
+    finally:
+        os.close(fd)
+
+
 def clean_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, Any]:
     """A copy of the evidence with identifying metadata removed, written to ``out``.
 
@@ -493,17 +516,8 @@ def clean_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, A
     if row["media_type"] not in CLEANABLE:
         kinds = ", ".join(sorted(CLEANABLE))
         raise InputError(f"cannot clean {row['media_type']} yet: supported types are {kinds}")
-    mem = os.memfd_create("sahid-original", os.MFD_CLOEXEC)
-    try:
-        with os.fdopen(os.dup(mem), "wb") as plain:
-            writer = decrypt_blob(archive, row["blob"], plain)
-        if writer.sha.hexdigest() != row["sha256"]:
-            where = archive.blobs.label(archive.blobs.path(row["blob"]))
-            raise VerificationError(f"{where}: content no longer matches its SHA-256", where=where)
-        with new_output(out) as dst:
-            report = clean(Path(f"/proc/self/fd/{mem}"), dst, row["media_type"])
-    finally:
-        os.close(mem)
+    with decrypted(archive, row) as original, new_output(out) as dst:
+        report = clean(original, dst, row["media_type"])
     return {
         "evidence": row["evidence_id"],
         "out": str(out),

@@ -17,7 +17,15 @@ from sqlalchemy import Connection, Engine, create_engine, insert, select
 from sahid._internal.canonical import canonical_json
 from sahid.ledger import Entry
 from sahid.records import project, search
-from sahid.schema import archive_facts, custody, evidence, members, metadata, projection_tables
+from sahid.schema import (
+    archive_facts,
+    custody,
+    derivations,
+    evidence,
+    members,
+    metadata,
+    projection_tables,
+)
 
 Handler = Callable[[Connection, Entry], None]
 HANDLERS: dict[str, Handler] = {}
@@ -117,6 +125,23 @@ def _custody(conn: Connection, entry: Entry, event: str) -> None:
                 "name": b.get("name"),
                 "by": entry.by,
                 "ts": entry.ts,
+            }
+        ],
+    )
+
+
+@handles("redaction.made")
+def _redaction_made(conn: Connection, entry: Entry) -> None:
+    b = entry.body
+    conn.execute(
+        insert(derivations),
+        [
+            {
+                "copy_id": b["copy"],
+                "original_id": b["original"],
+                "kind": "redaction",
+                "operations": _json(b["operations"]),
+                "seq": entry.seq,
             }
         ],
     )

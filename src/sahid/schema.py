@@ -52,6 +52,26 @@ person_keys = Table(
 
 SECRET_TABLES = ("person_keys",)
 
+# Caches of work that can be redone from the blobs (not the ledger): encrypted thumbnail
+# blobs of an evidence item, and perceptual hashes for `sahid similar`.
+thumbnails = Table(
+    "thumbnails",
+    metadata,
+    Column("evidence_id", Text, primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("blob", Text, nullable=False, unique=True),
+    Column("at_ms", Integer),  # position in a video, None for images
+)
+
+phashes = Table(
+    "phashes",
+    metadata,
+    Column("evidence_id", Text, primary_key=True),
+    Column("hashes", Text, nullable=False),  # space-separated 16-hex-digit pHashes
+)
+
+CACHE_TABLES = ("thumbnails", "phashes")
+
 # --- projections -------------------------------------------------------------------
 
 archive_facts = Table(
@@ -149,5 +169,19 @@ search_docs = Table(
 )
 
 
+# A derived copy (redaction) and the original it was made from, with the exact
+# operations (from `redaction.made`): the chain original-hash → copy-hash.
+derivations = Table(
+    "derivations",
+    metadata,
+    Column("copy_id", Text, primary_key=True),
+    Column("original_id", Text, nullable=False, index=True),
+    Column("kind", Text, nullable=False),
+    Column("operations", Text, nullable=False),  # canonical JSON
+    Column("seq", Integer, nullable=False),
+)
+
+
 def projection_tables() -> list[Table]:
-    return [t for t in metadata.sorted_tables if t.name not in LEDGER_TABLES + SECRET_TABLES]
+    skip = LEDGER_TABLES + SECRET_TABLES + CACHE_TABLES
+    return [t for t in metadata.sorted_tables if t.name not in skip]

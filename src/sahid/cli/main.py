@@ -12,6 +12,7 @@ import typer
 from sahid.archive import Archive
 from sahid.cli import evidence as evidence_cli
 from sahid.cli import log
+from sahid.cli import media as media_cli
 from sahid.cli import records as records_cli
 from sahid.cli import transfer as transfer_cli
 from sahid.cli.common import (
@@ -38,6 +39,7 @@ app = typer.Typer(
 app.add_typer(log.app, name="log")
 evidence_cli.register(app)
 records_cli.register(app)
+media_cli.register(app)
 transfer_cli.register(app)
 
 

@@ -13,6 +13,7 @@ cut from the original text, not the folded form, with the matched words in [brac
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,9 +42,19 @@ def has_fts(conn: Connection) -> bool:
     return conn.dialect.name == "sqlite"
 
 
+# Words repeat (a few thousand make up most text), so their keys are cached: the same
+# result as ``fold.tokens``, without re-folding "polis" for every record and snippet.
+_search_key = functools.lru_cache(maxsize=1 << 17)(fold.search_key)
+
+
+def tokens(text: str) -> list[str]:
+    """:func:`sahid.text.tokens`, with each word's key cached."""
+    return [_search_key(text[s:e]) for s, e in fold.words(text)]
+
+
 def index_text(texts: Iterable[str]) -> str:
     """The folded form stored in the index: keys of every word, space-separated."""
-    return " ".join(k for t in texts for k in fold.tokens(t) if k)
+    return " ".join(k for t in texts for k in tokens(t) if k)
 
 
 def add_doc(
@@ -199,23 +210,29 @@ def _in(prefix: str, values: Iterable[str], params: dict[str, Any]) -> str:
     return "(" + (", ".join(names) or "NULL") + ")"
 
 
-def filter_sql(filters: Filters, params: dict[str, Any]) -> list[str]:
-    """SQL conditions on ``d`` (search_docs) for the filters."""
+def filter_sql(filters: Filters, params: dict[str, Any], *, lead: bool = True) -> list[str]:
+    """SQL conditions on ``d`` (search_docs) for the filters.
+
+    ``lead=False`` when a MATCH drives the query: the filters then only check the rows
+    it finds. (Left to itself, SQLite drives from the facet lists and runs the FTS5
+    query once per candidate document: seconds for a common type or a big place.)
+    """
+    did = "d.id" if lead else "+d.id"  # unary + keeps the index on d.id out of the plan
     conds = []
     for n, (key, values) in enumerate(filters.facets()):
         params[f"k{n}"] = key
         vals = _in(f"v{n}_", values, params)
         # Only generated parameter names go into the SQL text; values are bound.
         conds.append(
-            f"(d.id IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
-            " OR d.id IN (SELECT f1.id FROM facets f1 JOIN facets f2 ON f2.id = f1.value"
+            f"({did} IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
+            f" OR {did} IN (SELECT f1.id FROM facets f1 JOIN facets f2 ON f2.id = f1.value"
             f" WHERE f1.key = 'incident' AND f2.key = :k{n} AND f2.value IN {vals}))"
         )
     if filters.date_from or filters.date_to:
         params["dfrom"] = filters.date_from or "0000"
         params["dto"] = filters.date_to or "9999"
         conds.append(
-            "((d.date_hi >= :dfrom AND d.date_lo <= :dto) OR d.id IN (SELECT f.id FROM facets f"
+            f"((d.date_hi >= :dfrom AND d.date_lo <= :dto) OR {did} IN (SELECT f.id FROM facets f"  # noqa: S608
             " JOIN search_docs p ON p.id = f.value WHERE f.key = 'incident'"
             " AND p.date_hi >= :dfrom AND p.date_lo <= :dto))"
         )
@@ -229,7 +246,7 @@ def run_query(
 ) -> list[tuple[str, str, float]]:
     """(id, type, rank) of the best matches; without an expression, newest first."""
     params: dict[str, Any] = {"limit": limit, "offset": offset}
-    conds = filter_sql(filters, params)
+    conds = filter_sql(filters, params, lead=not expression)
     if expression:
         params["q"] = expression
         where = " AND ".join([f"{FTS_TABLE} MATCH :q", *conds])
@@ -249,11 +266,11 @@ def run_query(
 
 def snippet(texts: Sequence[str], keys: Sequence[str], width: int = SNIPPET_WORDS) -> str:
     """A window of the original text around the first matched word, matches in []."""
-    wanted = {w for k in keys if k for w in (k.replace(" ", ""), stem(k))}
+    wanted = tuple({w for k in keys if k for w in (k.replace(" ", ""), stem(k))})
     for t in texts:
         spans = fold.words(t)
-        toks = fold.tokens(t)
-        hits = [i for i, k in enumerate(toks) if any(k.startswith(w) for w in wanted)]
+        toks = [_search_key(t[s:e]) for s, e in spans]
+        hits = [i for i, k in enumerate(toks) if k.startswith(wanted)]
         if not hits:
             continue
         first = max(0, hits[0] - width // 3)

@@ -1,0 +1,73 @@
+"""Media protection commands as a user runs them (issue 6)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from mediagen import encoded, photo
+
+KDF_ARGS = ["--kdf-memory", "65536", "--kdf-time", "3"]
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def site(tmp_path):
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "news.html").write_text(
+        "<html><head><title>Official statement</title></head>"
+        "<body><h1>A fatal traffic accident</h1></body></html>",
+        encoding="utf-8",
+    )
+    handler = functools.partial(Quiet, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_redact_thumbs_similar_capture_commands(tmp_path, passfile, cli, site):
+    root = tmp_path / "arc"
+    assert cli("init", str(root), "--passphrase-file", str(passfile), *KDF_ARGS).returncode == 0
+    env = {"SAHID_ARCHIVE": str(root), "SAHID_PASSPHRASE_FILE": str(passfile)}
+
+    def ok(*args: str):
+        p = cli(*args, "--json", env=env)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    (tmp_path / "a.jpg").write_bytes(encoded(photo("astronaut"), quality=90))
+    (tmp_path / "b.jpg").write_bytes(encoded(photo("astronaut").resize((300, 300)), quality=35))
+    a = ok("add", str(tmp_path / "a.jpg"))[0]["evidence"]
+    b = ok("add", str(tmp_path / "b.jpg"))[0]["evidence"]
+
+    out = tmp_path / "safe.jpg"
+    done = ok("redact", a, "--region", "0,0,50,50", "-o", str(out))
+    assert done["faces"] >= 1 and out.is_file()
+    thumbs = ok("thumbs", a, "-o", str(tmp_path / "thumbs"))
+    assert len(thumbs["thumbnails"]) == 1 and (tmp_path / "thumbs" / "thumb-00.jpg").is_file()
+    near = ok("similar", a)
+    assert b in [n["evidence"] for n in near]
+
+    cap = ok("capture", f"{site}/news.html")
+    assert cap["capture"]["title"] == "Official statement"
+    assert cap["media_type"] == "application/zip" or cap["media_type"].endswith("zip")
+    assert cli("verify", env=env).returncode == 0
+
+    bad = cli("capture", "file:///etc/passwd", env=env)
+    assert bad.returncode == 1 and "URL must start with http:// or https://" in bad.stderr
+    region = cli("redact", a, "--region", "1,2,3", env=env)
+    assert region.returncode == 1 and "write x,y,w,h" in region.stderr
+    mute = cli("redact", a, "--mute", "00:10-00:05", env=env)
+    assert mute.returncode == 1 and "the end must come after the start" in mute.stderr

@@ -1,0 +1,115 @@
+"""Perceptual hashes: copies of a photo stay close, different photos stay far apart."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from pathlib import Path
+
+import av
+import pytest
+from PIL import Image, ImageEnhance
+
+from mediagen import encoded, make_video, photo
+from sahid.errors import InputError
+from sahid.media.phash import hamming, image_hashes, phash, similar, video_hashes
+
+PHOTOS = ["astronaut", "coffee", "chelsea", "camera"]
+
+
+def _variants(image: Image.Image) -> dict[str, Image.Image]:
+    width, height = image.size
+    return {
+        "jpeg q30": Image.open(io.BytesIO(encoded(image.convert("RGB"), "JPEG", quality=30))),
+        "half size": image.resize((width // 2, height // 2), Image.Resampling.BILINEAR),
+        "brighter": ImageEnhance.Brightness(image).enhance(1.15),
+    }
+
+
+def _cropped(image: Image.Image, share: float = 0.1) -> Image.Image:
+    width, height = image.size
+    dx, dy = round(width * share), round(height * share)
+    return image.crop((dx, dy, width - dx, height - dy))
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_copies_stay_close(name: str) -> None:
+    original = photo(name)
+    h = phash(original)
+    for label, variant in _variants(original).items():
+        assert hamming(h, phash(variant)) <= 10, label
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_crops_found_through_image_hashes(name: str) -> None:
+    original = photo(name)
+    cropped = _cropped(original)
+    # a plain pHash does not survive a 10 % crop on every side ...
+    assert hamming(phash(original), phash(cropped)) > 10
+    # ... the centre-crop hashes do, in both directions
+    candidates = {"original": image_hashes(original)}
+    assert similar(image_hashes(cropped), candidates) == [("original", 0)]
+    assert similar(image_hashes(original), {"copy": image_hashes(cropped)})[0][1] <= 10
+    every = _cropped(
+        ImageEnhance.Brightness(
+            original.resize((original.width // 2, original.height // 2))
+        ).enhance(1.1)
+    )
+    assert similar(image_hashes(every), candidates)[0][1] <= 10
+
+
+def test_different_photos_far_apart() -> None:
+    for a, b in itertools.combinations(PHOTOS, 2):
+        assert hamming(phash(photo(a)), phash(photo(b))) > 20, (a, b)
+        sets = {b: image_hashes(photo(b))}
+        assert similar(image_hashes(photo(a)), sets, max_distance=20) == [], (a, b)
+
+
+def test_hash_is_64_bit_and_deterministic() -> None:
+    image = photo("astronaut")
+    h = phash(image)
+    assert 0 <= h < 2**64 and h == phash(image.copy())
+    assert phash(image.convert("L")) == phash(image.convert("L").convert("RGB"))
+    assert 20 < bin(h).count("1") < 44  # median split: about half the bits set
+    assert len(image_hashes(image)) == 3 and image_hashes(image)[0] == h
+    assert image_hashes(Image.new("RGB", (6, 6))) == [phash(Image.new("RGB", (6, 6)))]
+
+
+def test_hamming_and_similar() -> None:
+    assert hamming(0, 0) == 0
+    assert hamming(0, 2**64 - 1) == 64
+    assert hamming(0b1011, 0b0001) == 2
+    candidates = {"b": [0b111], "a": [0b1, 2**63], "c": [2**64 - 1], "empty": []}
+    assert similar(0, candidates, max_distance=3) == [("a", 1), ("b", 3)]
+    assert similar([2**64 - 1, 0], candidates, max_distance=1) == [("a", 1), ("c", 0)][::-1]
+    assert similar(0, {}) == []
+
+
+def test_video_hashes(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "a.mp4", seconds=2, audio=False)
+    hashes = video_hashes(src)
+    assert len(hashes) == 5 and hashes == video_hashes(src)
+    # the same video re-encoded smaller is found; a different one is not
+    smaller = tmp_path / "small.mp4"
+    with av.open(str(src)) as inp, av.open(str(smaller), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height = 160, 120
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "35"}
+        for frame in inp.decode(video=0):
+            small = frame.reformat(width=160, height=120, format="yuv420p")
+            small.pts = frame.pts
+            small.time_base = frame.time_base
+            for packet in stream.encode(small):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    other = make_video(tmp_path / "b.mp4", seconds=2, audio=False, face=False)
+    found = similar(video_hashes(smaller), {"a": hashes, "b": video_hashes(other)})
+    assert found[0][0] == "a" and found[0][1] <= 10
+    assert [key for key, _ in found] == ["a"]
+    assert len(video_hashes(src, count=2)) == 2
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        video_hashes(empty)

@@ -1,0 +1,139 @@
+"""Media protection on archive evidence (issue 6): redact, thumbs, similar, jobs."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from sahid.errors import InputError
+from sahid.media.faces import detect_faces
+from sahid.protect import (
+    derived_from,
+    find_similar,
+    list_thumbnails,
+    make_thumbnails,
+    read_thumbnail,
+    redact,
+    run_job,
+)
+
+skdata = pytest.importorskip("skimage.data")
+
+
+def _jpeg(image: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def _with_gps(image: Image.Image) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "PLANTED-MAKE"
+    exif.get_ifd(0x8825)[1] = "N"
+    exif.get_ifd(0x8825)[2] = (39.0, 52.0, 16.0)
+    exif.get_ifd(0x8769)[0xA431] = "PLANTED-SERIAL"
+    return _jpeg(image, quality=92, exif=exif)
+
+
+@pytest.fixture
+def photos(make_archive, tmp_path):
+    arc = make_archive()
+    astronaut = Image.fromarray(skdata.astronaut())
+    files = {
+        "astronaut.jpg": _with_gps(astronaut),
+        "astronaut-small.jpg": _jpeg(astronaut.resize((256, 256)), quality=40),
+        "coffee.jpg": _jpeg(Image.fromarray(skdata.coffee())),
+    }
+    ids = {}
+    for name, data in files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        (res,) = arc.add([path], source="test")
+        ids[name] = res.evidence
+    return arc, ids
+
+
+def test_redacted_copy_is_new_evidence_with_a_ledger_link(photos, tmp_path):
+    arc, ids = photos
+    original = ids["astronaut.jpg"]
+    before = arc.evidence(original)
+    done = redact(arc, original, faces=True, regions=[(0, 0, 40, 40)])
+    assert done["faces"] >= 1 and done["copy"] != original
+    # The original is untouched; the copy is stored, linked, clean and face-free.
+    assert arc.evidence(original)["sha256"] == before["sha256"]
+    out = tmp_path / "copy.jpg"
+    arc.get(done["copy"], out)
+    copy = Image.open(out)
+    assert not copy.getexif() and "exif" not in copy.info
+    assert b"PLANTED" not in out.read_bytes()
+    assert detect_faces(copy) == []
+    assert arc.evidence(done["copy"])["name"] == f"redacted-{original}.jpg"
+    (link,) = derived_from(arc, done["copy"])
+    assert link["original"] == original and link["operations"] == done["operations"]
+    entries = [arc.entry(i) for i in range(arc.size)]
+    made = [e for e in entries if e.kind == "redaction.made"]
+    assert made[0].body["original_sha256"] == before["sha256"]
+    assert made[0].body["copy_sha256"] == done["copy_sha256"]
+    arc.verify()
+
+
+def test_thumbnails_are_stored_encrypted_and_not_orphans(photos):
+    arc, ids = photos
+    made = make_thumbnails(arc, ids["astronaut.jpg"])
+    assert len(made) == 1 and list_thumbnails(arc, ids["astronaut.jpg"]) == made
+    jpeg = read_thumbnail(arc, made[0]["blob"])
+    assert Image.open(io.BytesIO(jpeg)).size[0] <= 320
+    blob_file = arc.blobs.path(made[0]["blob"])
+    assert blob_file.read_bytes().startswith(b"age-encryption.org/v1")
+    assert jpeg[:200] not in blob_file.read_bytes()
+    assert arc.gc() == []  # thumbnails are known blobs
+    assert make_thumbnails(arc, ids["astronaut.jpg"]) == made  # made once
+
+
+def test_similar_finds_the_resized_copy_not_the_other_photo(photos):
+    arc, ids = photos
+    found = find_similar(arc, ids["astronaut.jpg"])
+    assert [f["evidence"] for f in found] == [ids["astronaut-small.jpg"]]
+    assert json.dumps(found)
+
+
+def test_jobs_run_by_name_with_progress(photos):
+    arc, ids = photos
+    seen = []
+    result = run_job(
+        arc, "thumbs", {"evidence": ids["coffee.jpg"]}, lambda m, d, t: seen.append((m, d, t))
+    )
+    assert result and seen
+    with pytest.raises(InputError, match="unknown job 'paint'"):
+        run_job(arc, "paint", {})
+
+
+def test_redact_refuses_what_it_cannot_do(photos, tmp_path):
+    arc, ids = photos
+    with pytest.raises(InputError, match="--mute applies to videos"):
+        redact(arc, ids["coffee.jpg"], mute=[(0, 1000)])
+    text = tmp_path / "note.txt"
+    text.write_text("a note")
+    (res,) = arc.add([text])
+    with pytest.raises(InputError, match="cannot work on application/octet-stream"):
+        redact(arc, res.evidence)
+
+
+def test_video_redaction_through_the_archive(make_archive, tmp_path):
+    from mediagen import audio_samples, make_video
+
+    arc = make_archive()
+    (res,) = arc.add([make_video(tmp_path / "street.mp4", seconds=2)])
+    done = redact(arc, res.evidence, faces=True, mute=[(500, 1000)])
+    assert done["media_type"] == "video/mp4" and done["faces"] >= 1
+    out = tmp_path / "copy.mp4"
+    arc.get(done["copy"], out)
+    samples, rate = audio_samples(out)
+    muted = samples[int(0.6 * rate) : int(0.9 * rate)]
+    assert abs(muted).max() < 0.01 and abs(samples[int(1.3 * rate) :]).max() > 0.1
+    thumbs = make_thumbnails(arc, res.evidence, count=3)
+    assert len(thumbs) == 3 and all(t["at_ms"] is not None for t in thumbs)
+    arc.verify()
