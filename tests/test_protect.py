@@ -137,3 +137,14 @@ def test_video_redaction_through_the_archive(make_archive, tmp_path):
     thumbs = make_thumbnails(arc, res.evidence, count=3)
     assert len(thumbs) == 3 and all(t["at_ms"] is not None for t in thumbs)
     arc.verify()
+
+
+def test_a_failed_redaction_stores_nothing(make_archive, tmp_path):
+    arc = make_archive()
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(_jpeg(Image.new("RGB", (64, 64)))[:300])  # truncated JPEG
+    (res,) = arc.add([broken])
+    size = arc.size
+    with pytest.raises(InputError, match="broken|truncated|damaged|cannot"):
+        redact(arc, res.evidence)
+    assert arc.size == size and arc.gc() == []
