@@ -189,6 +189,13 @@ def build_demo(
                         )
                     )
             arc.records.create(links)
+        # Ready to publish: redacted copies of the pictures, incidents marked for it.
+        from sahid.protect import redact
+
+        for link in links:
+            redact(arc, link.fields["evidence"], faces=True)
+        for inc in data.get("incidents", []):
+            arc.records.update(inc["id"], {"publish": True})
         counts: dict[str, int] = {}
         for d in drafts + links:
             counts[d.type] = counts.get(d.type, 0) + 1
