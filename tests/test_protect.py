@@ -145,6 +145,6 @@ def test_a_failed_redaction_stores_nothing(make_archive, tmp_path):
     broken.write_bytes(_jpeg(Image.new("RGB", (64, 64)))[:300])  # truncated JPEG
     (res,) = arc.add([broken])
     size = arc.size
-    with pytest.raises(InputError, match="broken|truncated|damaged|cannot"):
+    with pytest.raises(InputError, match=r"broken|truncated|damaged|cannot"):
         redact(arc, res.evidence)
     assert arc.size == size and arc.gc() == []

@@ -13,6 +13,7 @@ from sahid.archive import Archive
 from sahid.cli import evidence as evidence_cli
 from sahid.cli import log
 from sahid.cli import media as media_cli
+from sahid.cli import publish as publish_cli
 from sahid.cli import records as records_cli
 from sahid.cli import transfer as transfer_cli
 from sahid.cli.common import (
@@ -40,6 +41,7 @@ app.add_typer(log.app, name="log")
 evidence_cli.register(app)
 records_cli.register(app)
 media_cli.register(app)
+publish_cli.register(app)
 transfer_cli.register(app)
 
 
