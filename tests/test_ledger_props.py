@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,3 +76,17 @@ def test_sealed_entries_are_bound_to_their_position(data, seq):
     except VerificationError:
         return
     raise AssertionError("opened at another position")
+
+
+def test_a_non_canonical_signature_spelling_is_refused():
+    """Found by Hypothesis: base64's spare bits before '=' could change without changing
+    the signature bytes, so the entry bytes changed while the signature still verified."""
+    e = make_entry(7, "2025-01-18T12:30:00.000000Z", MEMBER, "record.updated", {}, bytes(16))
+    assert e.sig.endswith("==")
+    last = e.sig[-3]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    twin = alphabet[alphabet.index(last) ^ 1]  # differs only in a spare bit
+    assert base64.b64decode(e.sig[:-3] + twin + "==") == base64.b64decode(e.sig)
+    data = e.data.replace(e.sig.encode(), (e.sig[:-3] + twin + "==").encode())
+    with pytest.raises(VerificationError, match="sig is not canonical base64"):
+        parse_entry(data, "entry 7")

@@ -192,9 +192,22 @@ def parse_entry(data: bytes, where: str) -> Entry:
     )
     if not ok:
         raise VerificationError(f"{where}: entry fields have wrong types", where=where)
+    # Base64 has spare bits before padding: only the one canonical spelling is accepted,
+    # so a changed byte can never leave the signature (and so the entry) "the same".
+    for key, size in (("sig", 64), ("nonce", 16)):
+        if not _canonical_b64(doc[key], size):
+            raise VerificationError(f"{where}: {key} is not canonical base64", where=where)
     return Entry(
         doc["seq"], doc["ts"], doc["by"], doc["kind"], doc["body"], doc["nonce"], doc["sig"], data
     )
+
+
+def _canonical_b64(text: str, size: int) -> bool:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        return False
+    return len(raw) == size and base64.b64encode(raw).decode() == text
 
 
 class Sealer:
