@@ -65,9 +65,8 @@ demo: $(STAMP)
 	$(BIN)/sahid demo $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
 	$(BIN)/sahid search Imishli --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
 	$(BIN)/sahid verify --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
-	$(BIN)/sahid log checkpoint --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
-	$(BIN)/sahid log tiles $(DEMO_SITE)/log --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
-	$(BIN)/sahid log key --archive $(DEMO_DIR) > $(DEMO_SITE)/log/key
+	$(BIN)/sahid publish $(DEMO_SITE) --include unverified --archive $(DEMO_DIR) --passphrase-file $(DEMO_PASS)
+	$(BIN)/sahid verify-site $(DEMO_SITE)
 	@if [ -z "$$SAHID_DEMO_NO_SERVE" ]; then \
 		echo "serving $(DEMO_SITE) on http://127.0.0.1:8000 (Ctrl-C to stop)"; \
 		$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory $(DEMO_SITE); \

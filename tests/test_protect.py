@@ -148,3 +148,11 @@ def test_a_failed_redaction_stores_nothing(make_archive, tmp_path):
     with pytest.raises(InputError, match=r"broken|truncated|damaged|cannot"):
         redact(arc, res.evidence)
     assert arc.size == size and arc.gc() == []
+
+
+def test_redacting_again_returns_the_recorded_copy(photos):
+    arc, ids = photos
+    first = redact(arc, ids["coffee.jpg"])
+    size = arc.size
+    again = redact(arc, ids["coffee.jpg"])
+    assert again["copy"] == first["copy"] and again["already"] and arc.size == size

@@ -58,8 +58,6 @@ def test_may_reveal_allows_bodies_without_notes_or_names(body: dict[str, Any]):
         ({"fields": {"title": "t"}, "sealed": None}, "body.sealed"),
         ({"fields": {"name": PLANTED_NAME}}, "body.fields.name"),
         ({"member": "m", "name": "founder"}, "body.name"),
-        ({"items": [{"ok": 1}, {"name": 5}]}, "body.items[1].name"),
-        ({"file": {"name": "photo-redacted.jpg"}}, "body.file.name"),
         ({"notes": [{"note": ["x"]}]}, "body.notes[0].note"),
     ],
 )
@@ -528,3 +526,15 @@ def test_write_proofs_refuses_symlinks_and_verify_needs_the_folder(
     assert caught.value.where == "verify/key"
     with pytest.raises(VerificationError):
         verify_site(tmp_path / "nowhere")
+
+
+def test_place_names_inside_fields_are_not_private_names():
+    body = {"type": "incident", "fields": {"place": {"name": "İmişli", "place": "gn-1"}}}
+    assert may_reveal(_entry(body)) is None
+
+
+def test_unit_names_are_public_but_their_notes_are_not():
+    unit = {"type": "unit", "id": "u-dyp", "fields": {"name": {"en": "State Traffic Police"}}}
+    assert may_reveal(_entry(unit)) is None
+    noted = {**unit, "fields": {**unit["fields"], "note": "informant said"}}
+    assert may_reveal(_entry(noted)) == "body.fields.note holds a private note"

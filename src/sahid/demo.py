@@ -181,11 +181,7 @@ def build_demo(
                     links.append(
                         Draft(
                             "link",
-                            {
-                                "evidence": result.evidence,
-                                "target": incident,
-                                "note": "synthetic illustration only",
-                            },
+                            {"evidence": result.evidence, "target": incident},
                         )
                     )
             arc.records.create(links)

@@ -8,6 +8,44 @@ from typing import Annotated
 import typer
 
 from sahid.cli.common import ArchiveOpt, JsonOpt, MemberOpt, PassFileOpt, emit, open_archive
+from sahid.errors import InputError
+
+
+def publish(
+    output: Annotated[
+        Path, typer.Argument(help="Site folder (new, empty, or an earlier sahid site).")
+    ],
+    lang: Annotated[
+        str, typer.Option("--lang", help="Languages, comma-separated: az,ru,en.")
+    ] = "az,ru,en",
+    include: Annotated[
+        str,
+        typer.Option(
+            "--include",
+            help="Verification statuses to publish, comma-separated "
+            "(unverified, corroborated, verified, disputed).",
+        ),
+    ] = "verified,corroborated",
+    archive: ArchiveOpt = None,
+    passphrase_file: PassFileOpt = None,
+    member: MemberOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Publish incidents marked for publication as a verifiable static site."""
+    from sahid.publish.build import publish_site
+
+    langs = [x.strip() for x in lang.split(",") if x.strip()]
+    statuses = [x.strip() for x in include.split(",") if x.strip()]
+    if not langs:
+        raise InputError("--lang: give at least one of az, ru, en")
+    with open_archive(archive, passphrase_file, member, write=False) as arc:
+        summary = publish_site(arc, output, langs=langs, include=statuses)
+    emit(
+        json,
+        summary,
+        f"published {summary['incidents']} incident(s), {summary['pages']} pages, "
+        f"{summary['media']} redacted media file(s) to {output}",
+    )
 
 
 def verify_site(
@@ -18,8 +56,15 @@ def verify_site(
     from sahid.publish.proofs import verify_site as run
 
     report = run(site)
-    data = report.as_json() if hasattr(report, "as_json") else dict(report.__dict__)
-    emit(json, data, f"ok: {site} verifies ({', '.join(f'{k} {v}' for k, v in data.items())})")
+    data = report.as_json()
+    emit(
+        json,
+        data,
+        f"ok: {site} verifies: {data['files']} files, {data['checkpoints']} checkpoints, "
+        f"{len(data['revealed'])} revealed and {len(data['withheld'])} withheld entries, "
+        f"{data['derivations']} redacted copies; tree size {data['size']}, root {data['root']}\n"
+        f"log key {data['key']} (compare it with the one the publishers gave you)",
+    )
 
 
 def package(
@@ -52,6 +97,7 @@ def verify_package(
 
 
 def register(app: typer.Typer) -> None:
+    app.command("publish")(publish)
     app.command("verify-site")(verify_site)
     app.command("package")(package)
     app.command("verify-package")(verify_package)

@@ -92,7 +92,13 @@ def _withhold_reason(value: object, path: str) -> str | None:
                 return f"{here} holds a private note"
             if key == "sealed":
                 return f"{here} holds sealed personal data"
-            if key == "name" and not (isinstance(item, str) and item.startswith("redacted-")):
+            # Evidence file names (top level) and source/person names (fields) may
+            # identify people; place names (fields.place.name) are published anyway.
+            if (
+                key == "name"
+                and path in ("body", "body.fields")
+                and not (isinstance(item, str) and item.startswith("redacted-"))
+            ):
                 return f"{here} holds a name"
             found = _withhold_reason(item, here)
             if found:
@@ -110,9 +116,15 @@ def may_reveal(entry: Entry) -> str | None:
 
     An entry is withheld when its body holds, at any depth, a non-empty ``note``, a
     ``sealed`` key, or a ``name`` that is not a ``redacted-…`` file name: notes and names
-    may be private. The reason names the field, never its value.
+    may be private. Units are the exception: their names are institutions'. The reason
+    names the field, never its value.
     """
-    return _withhold_reason(entry.body, "body")
+    body = entry.body
+    if body.get("type") == "unit" and isinstance(body.get("fields"), dict):
+        # A unit's name is an institution's (police unit, court): public by design.
+        fields = {k: v for k, v in body["fields"].items() if k != "name"}
+        return _withhold_reason({**body, "fields": fields}, "body")
+    return _withhold_reason(body, "body")
 
 
 # -- writing -----------------------------------------------------------------------------
