@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit bench lock clean sysdeps
+.PHONY: demo test lint typecheck unit bench lock clean sysdeps benchdeps
 
 # Debian packages the tests and benchmarks use: age (blob interop), exiftool (clean copies),
 # chromium (web capture; Playwright drives it and never downloads a browser).
@@ -35,24 +35,32 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-sysdeps:
-	@missing=""; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+define install_debs
+	@missing=""; for c in $(1); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing Debian packages: $(DEB_PACKAGES)"; \
+			echo "installing Debian packages: $(2)"; \
 			apt-get -o DPkg::Lock::Timeout=600 update -qq && \
-			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $(DEB_PACKAGES) >/dev/null; \
+			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $(2) >/dev/null; \
 		else \
-			echo "missing:$$missing - install the Debian packages: $(DEB_PACKAGES)"; exit 1; \
+			echo "missing:$$missing - install the Debian packages: $(2)"; exit 1; \
 		fi; \
 	fi
+endef
+
+sysdeps:
+	$(call install_debs,$(DEB_COMMANDS),$(DEB_PACKAGES))
+
+# hugo: the peer of the publishing benchmark.
+benchdeps:
+	$(call install_debs,hugo,hugo)
 
 unit: $(STAMP) sysdeps
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
 
-bench: $(STAMP) sysdeps
+bench: $(STAMP) sysdeps benchdeps
 	$(BIN)/python -m bench.run
 
 # The demo archive uses a throwaway passphrase kept beside it: never do this with real evidence.

@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 
-BENCHMARKS = ["ledger", "ingest", "clean", "search", "media"]
+BENCHMARKS = ["ledger", "ingest", "clean", "search", "media", "publish"]
 
 
 def main(names: list[str]) -> None:

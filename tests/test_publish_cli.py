@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import zipfile
 
-from conftest import FAST_KDF, PASSPHRASE
 from sahid.demo import build_demo
+
+from conftest import FAST_KDF, PASSPHRASE
 
 
 def test_publish_verify_package_commands(tmp_path, passfile, cli):

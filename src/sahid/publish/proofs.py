@@ -42,7 +42,6 @@ from sqlalchemy import select
 
 from sahid._internal import merkle
 from sahid._internal.checkpoint import Checkpoint, open_checkpoint
-from sahid._internal.fsutil import write_atomic
 from sahid._internal.note import Signer, Verifier, open_note, sign_note
 from sahid._internal.tiles import TILE_HEIGHT, TILE_WIDTH, tile_path, tiles_for_size
 from sahid.errors import InputError, SahidError, VerificationError
@@ -139,8 +138,14 @@ def _json_bytes(value: object) -> bytes:
 
 
 def _put(path: Path, data: bytes) -> None:
+    """Write one published file. No fsync: a site is a copy that can be rebuilt from the
+    archive, and a torn file is caught by verify-site (tens of thousands of fsyncs were
+    most of the time of publishing a big site)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data, 0o644, sync_dir=False)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
 
 
 Fail = Callable[[str, str], SahidError]

@@ -210,47 +210,114 @@ def _in(prefix: str, values: Iterable[str], params: dict[str, Any]) -> str:
     return "(" + (", ".join(names) or "NULL") + ")"
 
 
+BROAD_FACETS = frozenset({"type", "status"})
+
+
 def filter_sql(filters: Filters, params: dict[str, Any], *, lead: bool = True) -> list[str]:
     """SQL conditions on ``d`` (search_docs) for the filters.
 
-    ``lead=False`` when a MATCH drives the query: the filters then only check the rows
-    it finds. (Left to itself, SQLite drives from the facet lists and runs the FTS5
-    query once per candidate document: seconds for a common type or a big place.)
+    ``lead=True`` (no words): the facet lists drive the query. ``lead=False`` (a MATCH
+    drives it, newest match first): each match is checked with a few index lookups of
+    its own facets and its incident's, instead of materialising every record of a
+    common type or a big place first.
     """
-    did = "d.id" if lead else "+d.id"  # unary + keeps the index on d.id out of the plan
     conds = []
     for n, (key, values) in enumerate(filters.facets()):
         params[f"k{n}"] = key
         vals = _in(f"v{n}_", values, params)
         # Only generated parameter names go into the SQL text; values are bound.
-        conds.append(
-            f"({did} IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
-            f" OR {did} IN (SELECT f1.id FROM facets f1 JOIN facets f2 ON f2.id = f1.value"
-            f" WHERE f1.key = 'incident' AND f2.key = :k{n} AND f2.value IN {vals}))"
-        )
+        # Narrow facets (a place, a unit, a charge) are cheapest as one materialised set;
+        # broad ones (an incident type, a status: a large share of all records) as a
+        # per-match check. ``+`` keeps SQLite from driving the query from the set.
+        if lead or key not in BROAD_FACETS:
+            did = "d.id" if lead else "+d.id"
+            conds.append(
+                f"({did} IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
+                f" OR {did} IN (SELECT f1.id FROM facets f1 JOIN facets f2 ON f2.id = f1.value"
+                f" WHERE f1.key = 'incident' AND f2.key = :k{n} AND f2.value IN {vals}))"
+            )
+        else:
+            conds.append(
+                "(EXISTS (SELECT 1 FROM facets f WHERE f.id = d.id"  # noqa: S608
+                f" AND f.key = :k{n} AND f.value IN {vals})"
+                # CROSS JOIN: from this record's own facets (f1) to its incident's (f2),
+                # never from every record of the filtered value.
+                " OR EXISTS (SELECT 1 FROM facets f1 CROSS JOIN facets f2 ON f2.id = f1.value"
+                f" WHERE f1.id = d.id AND f1.key = 'incident' AND f2.key = :k{n}"
+                f" AND f2.value IN {vals}))"
+            )
     if filters.date_from or filters.date_to:
         params["dfrom"] = filters.date_from or "0000"
         params["dto"] = filters.date_to or "9999"
-        conds.append(
-            f"((d.date_hi >= :dfrom AND d.date_lo <= :dto) OR {did} IN (SELECT f.id FROM facets f"  # noqa: S608
-            " JOIN search_docs p ON p.id = f.value WHERE f.key = 'incident'"
-            " AND p.date_hi >= :dfrom AND p.date_lo <= :dto))"
-        )
+        if lead:
+            conds.append(
+                "((d.date_hi >= :dfrom AND d.date_lo <= :dto) OR d.id IN (SELECT f.id"
+                " FROM facets f JOIN search_docs p ON p.id = f.value WHERE f.key = 'incident'"
+                " AND p.date_hi >= :dfrom AND p.date_lo <= :dto))"
+            )
+        else:
+            conds.append(
+                "((d.date_hi >= :dfrom AND d.date_lo <= :dto) OR EXISTS (SELECT 1"
+                " FROM facets f CROSS JOIN search_docs p ON p.id = f.value WHERE f.id = d.id"
+                " AND f.key = 'incident' AND p.date_hi >= :dfrom AND p.date_lo <= :dto))"
+            )
     if filters.kinds is not None:
         conds.append("d.type IN " + _in("t", filters.kinds, params))
     return conds
 
 
+# Ranking window: BM25 orders the newest WINDOW matches (FTS5 returns matches newest
+# first and stops there), not every match. Scoring all matches of a common word in a
+# million records takes hundreds of milliseconds on encrypted pages; the newest few
+# hundred are what a documenter looks at first, and narrower words or filters reach
+# older records. ``ranking="all"`` scores every match (slower; used by the benchmark).
+WINDOW = 200
+
+
+def window_sql(expression_param: str = ":q", window: str = ":window") -> str:
+    """The ranked-window core: the newest matches with their BM25 score."""
+    return (
+        f"SELECT rowid AS doc, bm25({FTS_TABLE}) AS r FROM {FTS_TABLE}"  # noqa: S608
+        f" WHERE {FTS_TABLE} MATCH {expression_param} ORDER BY rowid DESC LIMIT {window}"
+    )
+
+
 def run_query(
-    conn: Connection, expression: str | None, filters: Filters, limit: int, offset: int = 0
+    conn: Connection,
+    expression: str | None,
+    filters: Filters,
+    limit: int,
+    offset: int = 0,
+    *,
+    ranking: str = "window",
 ) -> list[tuple[str, str, float]]:
     """(id, type, rank) of the best matches; without an expression, newest first."""
     params: dict[str, Any] = {"limit": limit, "offset": offset}
+    params["window"] = max(WINDOW, 5 * (limit + offset))
     conds = filter_sql(filters, params, lead=not expression)
-    if expression and not conds:
+    if expression and ranking == "window":
+        params["q"] = expression
+        if conds:
+            # Filters are checked on matches as FTS5 yields them, newest first, until the
+            # window is full of matches that pass.
+            where = " AND ".join(conds)
+            inner = (
+                f"SELECT d.doc AS doc, d.id AS id, d.type AS type, bm25({FTS_TABLE}) AS r"  # noqa: S608
+                # CROSS JOIN: SQLite keeps FTS5 as the outer loop (newest match first);
+                # otherwise it may walk search_docs and run the MATCH once per row.
+                f" FROM {FTS_TABLE} CROSS JOIN search_docs d ON d.doc = {FTS_TABLE}.rowid"
+                f" WHERE {FTS_TABLE} MATCH :q AND {where}"
+                f" ORDER BY {FTS_TABLE}.rowid DESC LIMIT :window"
+            )
+            sql = f"SELECT id, type, r FROM ({inner}) ORDER BY r LIMIT :limit OFFSET :offset"  # noqa: S608
+        else:
+            sql = (
+                f"SELECT d.id, d.type, m.r FROM ({window_sql()}) m"  # noqa: S608
+                " JOIN search_docs d ON d.doc = m.doc ORDER BY m.r LIMIT :limit OFFSET :offset"
+            )
+    elif expression and not conds:
         # Rank inside the FTS5 index and join only the page of results: joining every
-        # match to search_docs before sorting costs a lookup per match (100 ms and more
-        # for a common word in a million records).
+        # match to search_docs before sorting costs a lookup per match.
         params["q"] = expression
         sql = (
             f"SELECT d.id, d.type, m.r FROM (SELECT rowid AS doc, bm25({FTS_TABLE}) AS r"  # noqa: S608
@@ -262,7 +329,7 @@ def run_query(
         where = " AND ".join([f"{FTS_TABLE} MATCH :q", *conds])
         sql = (
             f"SELECT d.id, d.type, bm25({FTS_TABLE}) AS r FROM {FTS_TABLE}"  # noqa: S608
-            f" JOIN search_docs d ON d.doc = {FTS_TABLE}.rowid WHERE {where}"
+            f" CROSS JOIN search_docs d ON d.doc = {FTS_TABLE}.rowid WHERE {where}"
             " ORDER BY r LIMIT :limit OFFSET :offset"
         )
     else:

@@ -520,15 +520,25 @@ class Records:
         return fts.match_expression(keys, alts)
 
     def search(
-        self, query: str, filters: fts.Filters | None = None, *, limit: int = 20, offset: int = 0
+        self,
+        query: str,
+        filters: fts.Filters | None = None,
+        *,
+        limit: int = 20,
+        offset: int = 0,
+        ranking: str = "window",
     ) -> list[fts.Hit]:
+        """Ranked matches with snippets; ``ranking="all"`` scores every match, not only
+        the newest ones (see :data:`sahid.records.search.WINDOW`)."""
+        if ranking not in ("window", "all"):
+            raise InputError(f"ranking {ranking!r} is not window or all")
         filters = filters or fts.Filters()
         keys = fts.query_keys(query)
         expr = self.match_expression(query, keys)
         if not keys and not filters.facets() and not filters.date_from and not filters.date_to:
             raise InputError("give words to search for, or at least one filter")
         with self.archive.engine.connect() as conn:
-            rows = fts.run_query(conn, expr, filters, limit, offset)
+            rows = fts.run_query(conn, expr, filters, limit, offset, ranking=ranking)
             return self._hits(conn, rows, keys)
 
     def _hits(
