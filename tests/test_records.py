@@ -457,3 +457,18 @@ def test_demo_builds_from_the_sample(tmp_path):
         inc = arc.records.get("imishli-2025-01-18")
         assert inc["links"] and inc["fields"]["place"]["place"]
         assert [p["title"] for p in arc.records.of_type("person")][:2] == ["Victim A", "Victim B"]
+
+
+def test_incidents_export_as_geojson_points(arc):
+    from sahid.records.transfer import to_geojson
+
+    ids = seed(arc)
+    arc.records.add(
+        "incident", {"title": "x", "start": "2025", "type": "threat", "place": "Atlantis"}
+    )
+    doc = json.loads(to_geojson(export_records(arc, ("incident",))["incident"]))
+    assert doc["type"] == "FeatureCollection" and doc["unlocated"] == 1
+    by_id = {f["id"]: f for f in doc["features"]}
+    lon, lat = by_id[ids["inc"]]["geometry"]["coordinates"]
+    assert 44.7 < lon < 50.7 and 38.3 < lat < 42.0  # inside Azerbaijan
+    assert by_id[ids["inc"]]["properties"]["place"]["ru"] == "Имишли"

@@ -55,7 +55,9 @@ def export(
             "-o", "--output", help="File (.json, or .csv with --type) or new folder for CSV."
         ),
     ],
-    fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
+    fmt: Annotated[
+        str, typer.Option("--format", help="json, csv, or geojson (incidents as points).")
+    ] = "json",
     types: Annotated[
         list[str] | None, typer.Option("--type", help="Only these record types (repeat).")
     ] = None,
@@ -74,10 +76,17 @@ def export(
     """Export records as JSON or CSV (the import format; see docs/records.md)."""
     from sahid._internal.fsutil import new_output
     from sahid.records.model import TYPES
-    from sahid.records.transfer import ORDER, PLURAL, export_records, to_csv, to_json
+    from sahid.records.transfer import (
+        ORDER,
+        PLURAL,
+        export_records,
+        to_csv,
+        to_geojson,
+        to_json,
+    )
 
-    if fmt not in ("json", "csv"):
-        raise InputError(f"--format: {fmt!r} is not json or csv")
+    if fmt not in ("json", "csv", "geojson"):
+        raise InputError(f"--format: {fmt!r} is not json, csv or geojson")
     if include_sealed:
         warn(
             "the export will hold victims' and witnesses' names IN PLAIN TEXT; "
@@ -90,6 +99,12 @@ def export(
     if fmt == "json":
         with new_output(output) as fh:
             fh.write(to_json(data).encode())
+        written.append(str(output))
+    elif fmt == "geojson":
+        if wanted != ("incident",):
+            raise InputError("--format geojson exports incidents: add --type incident")
+        with new_output(output) as fh:
+            fh.write(to_geojson(data["incident"]).encode())
         written.append(str(output))
     elif output.suffix.lower() == ".csv":
         if len(wanted) != 1:

@@ -112,6 +112,42 @@ def to_json(data: dict[str, list[dict[str, Any]]]) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
 
 
+def to_geojson(incidents: Iterable[dict[str, Any]]) -> str:
+    """Incidents as a GeoJSON FeatureCollection of points (gazetteer coordinates).
+
+    Incidents whose place is not in the gazetteer, or has no coordinates, are left out
+    of the features and counted in ``"unlocated"``.
+    """
+    from sahid.places import Gazetteer
+
+    gaz = Gazetteer.load()
+    features = []
+    unlocated = 0
+    for item in incidents:
+        place_id = (item.get("place") or {}).get("place")
+        place = gaz.get(place_id) if place_id else None
+        if place is None or place.lat is None or place.lon is None:
+            unlocated += 1
+            continue
+        props = {k: v for k, v in item.items() if k not in ("note", "place")}
+        props["place"] = {
+            "id": place.id,
+            "az": place.name_az,
+            "ru": place.name_ru,
+            "en": place.name_en,
+        }
+        features.append(
+            {
+                "type": "Feature",
+                "id": item["id"],
+                "geometry": {"type": "Point", "coordinates": [float(place.lon), float(place.lat)]},
+                "properties": props,
+            }
+        )
+    doc = {"type": "FeatureCollection", "features": features, "unlocated": unlocated}
+    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+
+
 def columns(rtype: RecordType, *, include_sealed: bool = False) -> list[str]:
     cols = ["id"]
     for f in rtype.fields:
