@@ -506,3 +506,15 @@ def test_video_keyframes(sample_video: Path, tmp_path: Path) -> None:
     sound = make_audio(tmp_path / "sound.wav")
     with pytest.raises(InputError, match="no video stream"):
         video_keyframes(sound)
+
+
+def test_truncated_pictures_are_refused_even_after_weasyprint_was_imported() -> None:
+    """WeasyPrint turns on Pillow's LOAD_TRUNCATED_IMAGES when imported (found in CI)."""
+    import weasyprint  # noqa: F401
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    data = encoded(photo("astronaut"), "JPEG")
+    with pytest.raises(InputError, match=r"truncated\.jpg is truncated or damaged"):
+        redact_image(data[: len(data) // 2], io.BytesIO(), faces=True, name="truncated.jpg")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

@@ -539,7 +539,12 @@ def _summary_pdf(
     custody: dict[str, dict[str, Any]],
     lang: str,
 ) -> bytes:
+    from PIL import ImageFile
     from weasyprint import HTML  # type: ignore[import-untyped,unused-ignore]
+
+    # Importing WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES for the whole process;
+    # sahid must keep refusing truncated evidence pictures (our PDF has no images).
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
 
     doc = _summary_html(archive, incident_id, found, custody, lang)
     pdf = HTML(string=doc).write_pdf()

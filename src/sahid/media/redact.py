@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from sahid.errors import InputError, SahidError
 from sahid.media.faces import Box, detect_faces_array
@@ -220,6 +220,9 @@ def _open_image(data: bytes, label: str, *, draft: int | None = None) -> tuple[I
     """
     if not data:
         raise InputError(f"{label} is empty: give the original picture file")
+    # A library may have switched this on process-wide (WeasyPrint does on import):
+    # a truncated picture must be reported, never half-decoded.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftypheif"):
         _register_heif()
     with warnings.catch_warnings():
