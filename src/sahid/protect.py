@@ -105,20 +105,20 @@ def redact(
         os.close(fd)
     assert stored.entry is not None and stored.result.evidence is not None
     operations = [op.as_json() for op in ops]
+    result = {
+        "original": row["evidence_id"],
+        "copy": stored.result.evidence,
+        "copy_sha256": stored.result.sha256,
+        "media_type": stored.result.media_type,
+        "operations": operations,
+        "faces": sum(1 for o in operations if o.get("kind") == "face"),
+    }
     if stored.result.status == "received" and any(
         d["copy"] == stored.result.evidence for d in derived_from(archive, row["evidence_id"])
     ):
         # The same operations gave the same copy as before: it is already recorded.
         report("done", 1, 1)
-        return {
-            "original": row["evidence_id"],
-            "copy": stored.result.evidence,
-            "copy_sha256": stored.result.sha256,
-            "media_type": stored.result.media_type,
-            "operations": operations,
-            "faces": sum(1 for o in operations if o.get("kind") == "face"),
-            "already": True,
-        }
+        return {**result, "already": True}
     archive.append_batch(
         [
             stored.entry,
@@ -135,14 +135,7 @@ def redact(
         ]
     )
     report("done", 1, 1)
-    return {
-        "original": row["evidence_id"],
-        "copy": stored.result.evidence,
-        "copy_sha256": stored.result.sha256,
-        "media_type": stored.result.media_type,
-        "operations": operations,
-        "faces": sum(1 for o in operations if o.get("kind") == "face"),
-    }
+    return result
 
 
 def derived_from(archive: Archive, evidence_id: str) -> list[dict[str, Any]]:
