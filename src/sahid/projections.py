@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, insert, select
 
-from sahid._internal.canonical import canonical_json
 from sahid.ledger import Entry
 from sahid.records import project, search
 from sahid.schema import (
@@ -75,10 +74,6 @@ def _member_added(conn: Connection, entry: Entry) -> None:
     )
 
 
-def _json(value: object) -> str:
-    return canonical_json(value).decode()
-
-
 @handles("evidence.added")
 def _evidence_added(conn: Connection, entry: Entry) -> None:
     b = entry.body
@@ -95,8 +90,8 @@ def _evidence_added(conn: Connection, entry: Entry) -> None:
                 "name_b64": b.get("name_b64"),
                 "source": b.get("source"),
                 "note": b.get("note"),
-                "metadata": _json(b.get("metadata", {})),
-                "metadata_problems": _json(b.get("metadata_problems", [])),
+                "metadata": project.json_text(b.get("metadata", {})),
+                "metadata_problems": project.json_text(b.get("metadata_problems", [])),
                 "added_seq": entry.seq,
                 "added_ts": entry.ts,
             }
@@ -140,7 +135,7 @@ def _redaction_made(conn: Connection, entry: Entry) -> None:
                 "copy_id": b["copy"],
                 "original_id": b["original"],
                 "kind": "redaction",
-                "operations": _json(b["operations"]),
+                "operations": project.json_text(b["operations"]),
                 "seq": entry.seq,
             }
         ],

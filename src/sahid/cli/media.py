@@ -6,7 +6,7 @@ import json as jsonlib
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -57,10 +57,6 @@ def parse_region(text: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
-def _bar(enabled: bool) -> Any:
-    return progress_bar(enabled)
-
-
 def redact(
     evidence_id: Annotated[str, typer.Argument(help="Evidence id of the original.")],
     faces: Annotated[
@@ -87,7 +83,10 @@ def redact(
 
     regions = [parse_region(r) for r in region or []]
     ranges = [parse_range(m) for m in mute or []]
-    with open_archive(archive, passphrase_file, member, write=True) as arc, _bar(not json) as bar:
+    with (
+        open_archive(archive, passphrase_file, member, write=True) as arc,
+        progress_bar(not json) as bar,
+    ):
         done = run(
             arc,
             evidence_id,
@@ -157,7 +156,10 @@ def similar(
 
     if not 0 <= max_distance <= 64:
         raise InputError("--max-distance must be between 0 and 64")
-    with open_archive(archive, passphrase_file, member, write=True) as arc, _bar(not json) as bar:
+    with (
+        open_archive(archive, passphrase_file, member, write=True) as arc,
+        progress_bar(not json) as bar,
+    ):
         found = find_similar(arc, evidence_id, max_distance=max_distance, progress=bar)
     if json:
         sys.stdout.write(jsonlib.dumps(found, indent=2) + "\n")

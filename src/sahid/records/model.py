@@ -295,7 +295,8 @@ def _text(f: Field, value: Any, where: str) -> str:
     return text
 
 
-def _enum(f: Field, value: Any, where: str) -> str:
+def enum_value(f: Field, value: Any, where: str) -> str:
+    """An enumeration value, spelled with - or spaces as well as _."""
     text = _text(f, value, where).replace("-", "_").replace(" ", "_")
     if text not in f.choices:
         raise InputError(f"{where}: {value!r} is not allowed; allowed: {', '.join(f.choices)}")
@@ -430,7 +431,7 @@ class Checker:
         if kind == "ml":
             return _ml(f, value, where)
         if kind == "enum":
-            return _enum(f, value, where)
+            return enum_value(f, value, where)
         if kind == "bool":
             return _bool(f, value, where)
         if kind == "int":
@@ -550,7 +551,9 @@ class Checker:
                 item = {"incident": incident, "role": role}
             item = _mapping(item, w)
             _only(item, ("incident", "role"), w)
-            role = _enum(Field("role", "enum", choices=ROLES), item.get("role", ""), f"{w}.role")
+            role = enum_value(
+                Field("role", "enum", choices=ROLES), item.get("role", ""), f"{w}.role"
+            )
             incident = self.ref(("incident",), str(item.get("incident", "")), f"{w}.incident")
             out[(incident, role)] = {"incident": incident, "role": role}
         if not out:

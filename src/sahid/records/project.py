@@ -24,7 +24,8 @@ from sahid.records.model import TYPES, RecordType
 from sahid.schema import facets, records
 
 
-def _json(value: object) -> str:
+def json_text(value: object) -> str:
+    """Canonical JSON as text: how projection tables store structured columns."""
     return canonical_json(value).decode()
 
 
@@ -139,7 +140,7 @@ def record_created(conn: Connection, entry: Entry) -> None:
             {
                 "id": b["id"],
                 "type": b["type"],
-                "data": _json(data),
+                "data": json_text(data),
                 "parent": _parent(b["type"], data),
                 "created_seq": entry.seq,
                 "updated_seq": entry.seq,
@@ -163,7 +164,7 @@ def record_updated(conn: Connection, entry: Entry) -> None:
     conn.execute(
         update(records)
         .where(records.c.id == b["id"])
-        .values(data=_json(data), parent=_parent(b["type"], data), updated_seq=entry.seq)
+        .values(data=json_text(data), parent=_parent(b["type"], data), updated_seq=entry.seq)
     )
     doc = search.drop_doc(conn, b["id"])
     _index(conn, entry.seq if doc is None else doc, b["type"], b["id"], data)
@@ -180,7 +181,7 @@ def person_erased(conn: Connection, entry: Entry) -> None:
     conn.execute(
         update(records)
         .where(records.c.id == b["id"])
-        .values(data=_json(data), updated_seq=entry.seq)
+        .values(data=json_text(data), updated_seq=entry.seq)
     )
 
 

@@ -8,7 +8,6 @@ field (``where``) and what is allowed.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,11 +25,12 @@ from sahid.records.model import (
     Checker,
     check_id,
     check_lang,
+    enum_value,
     is_protected,
     record_type,
 )
 from sahid.records.sealed import PersonSealer
-from sahid.schema import evidence, facets, records
+from sahid.schema import evidence, records
 
 if TYPE_CHECKING:
     from sahid.archive import Archive
@@ -436,8 +436,6 @@ class Records:
         kinds: Sequence[str] = (),
     ) -> fts.Filters:
         """Turn user filter values into id sets (places and units include what is within)."""
-        from sahid.records.model import INCIDENT_TYPES, STATUSES
-
         f = fts.Filters()
         if place:
             found = self.gazetteer.resolve(place)
@@ -454,15 +452,12 @@ class Records:
             f.date_to = parse_date(date_to, "--to").bounds()[1]
         if f.date_from and f.date_to and f.date_from > f.date_to:
             raise InputError(f"--from {date_from} is after --to {date_to}")
-        checker = Checker(lambda t, i: True, lambda n, d: None, lambda e: None)
-        from sahid.records.model import Field
-
+        incident = TYPES["incident"]
         if types:
-            typ = Field("type", "enum", choices=INCIDENT_TYPES)
-            f.types = frozenset(checker.value(typ, t, "--type") for t in types)
+            f.types = frozenset(enum_value(incident.field("type"), t, "--type") for t in types)
         if statuses:
-            st = Field("status", "enum", choices=STATUSES)
-            f.statuses = frozenset(checker.value(st, s, "--status") for s in statuses)
+            field = incident.field("status")
+            f.statuses = frozenset(enum_value(field, s, "--status") for s in statuses)
         if kinds:
             allowed = (*TYPES, "evidence")
             for k in kinds:
@@ -576,14 +571,3 @@ class Records:
             hit.snippet = fts.snippet(texts, keys)
             hits.append(hit)
         return hits
-
-
-def facet_values(conn: Connection, rid: str) -> list[tuple[str, str]]:
-    return [
-        (str(k), str(v))
-        for k, v in conn.execute(select(facets.c.key, facets.c.value).where(facets.c.id == rid))
-    ]
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
