@@ -407,10 +407,10 @@ def _big_jpeg(path: Path, *, progressive: bool = False, restart: int = 0) -> byt
 
 def _after_first_scan(data: bytes) -> int:
     """Offset of the first marker after the first scan's entropy-coded data."""
-    from sahid.media.clean import _scan_end
+    from sahid.media.jpeg import scan_markers
 
     sos = data.index(b"\xff\xda")
-    return _scan_end(data, sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big"))[0]
+    return next(scan_markers(data, sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")))[0]
 
 
 def _hiding_jpegs(tmp_path: Path) -> list[Path]:
@@ -471,9 +471,9 @@ def test_clean_jpeg_into_files_matches_bytes(tmp_path: Path) -> None:
 
 
 def clean_jpeg_bytes_of(src: Path) -> bytes:
-    from sahid.media.clean import clean_jpeg_bytes
+    from sahid.media.jpeg import clean_bytes
 
-    return clean_jpeg_bytes(src.read_bytes(), [])
+    return clean_bytes(src.read_bytes(), [])
 
 
 def test_clean_jpeg_into_pipe(tmp_path: Path) -> None:

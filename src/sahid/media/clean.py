@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sahid.errors import InputError, SahidError
+from sahid.media import jpeg
 
-__all__ = ["CLEANABLE", "CleanReport", "clean", "clean_jpeg_bytes", "clean_many"]
+__all__ = ["CLEANABLE", "CleanReport", "clean", "clean_many"]
 
 
 @dataclass(frozen=True)
@@ -67,176 +68,7 @@ def _read_image_file(src: Path, limit: int = 512 * 1024 * 1024) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------
-# JPEG
-
-_SOI = b"\xff\xd8"
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0-7: no length field
-
-
-def _app_name(marker: int, payload: bytes) -> str:
-    if marker == 0xE1 and payload.startswith(b"Exif\x00"):
-        return "EXIF"
-    if marker == 0xE1 and payload.startswith(b"http://ns.adobe.com/xap/1.0/"):
-        return "XMP"
-    if marker == 0xE1 and payload.startswith(b"http://ns.adobe.com/xmp/extension/"):
-        return "XMP (extended)"
-    if marker == 0xED:
-        return "IPTC/Photoshop (APP13)"
-    if marker == 0xE2 and payload.startswith(b"MPF\x00"):
-        return "MPF (APP2)"
-    if marker == 0xFE:
-        return "comment (COM)"
-    if marker == 0xE0 and payload.startswith(b"JFXX\x00"):
-        return "JFIF thumbnail (JFXX)"
-    tag = payload[:12].split(b"\x00", 1)[0].decode("latin-1", "replace")
-    return f"APP{marker - 0xE0}" + (f" {tag!r}" if tag.isprintable() and tag else "")
-
-
-def _keep_segment(marker: int, payload: bytes) -> bytes | None:
-    """The segment payload to keep, or None to drop it."""
-    if marker == 0xE0 and payload.startswith(b"JFIF\x00") and len(payload) >= 14:
-        # Keep version and density, drop any embedded thumbnail.
-        return payload[:12] + b"\x00\x00"
-    if marker == 0xE2 and payload.startswith(b"ICC_PROFILE\x00"):
-        return payload  # colour management, needed to show the pixels right
-    if marker == 0xEE and payload.startswith(b"Adobe"):
-        return payload  # colour transform flag, needed to decode CMYK/YCCK
-    if 0xE0 <= marker <= 0xEF or marker == 0xFE:
-        return None
-    return payload
-
-
-def _orientation_app1(orientation: int) -> bytes:
-    """A minimal EXIF segment holding only the Orientation tag (so the photo stays upright)."""
-    tiff = b"MM\x00*" + struct.pack(">I", 8)
-    tiff += struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
-    tiff += struct.pack(">I", 0)
-    return b"Exif\x00\x00" + tiff
-
-
-def _jpeg_orientation(segments: list[tuple[int, bytes]]) -> int:
-    from PIL import Image
-
-    for marker, payload in segments:
-        if marker == 0xE1 and payload.startswith(b"Exif\x00"):
-            try:
-                value = Image.Exif()
-                value.load(payload)
-                orientation = value.get(0x0112, 1)
-            except Exception:
-                return 1
-            return orientation if isinstance(orientation, int) and 2 <= orientation <= 8 else 1
-    return 1
-
-
-def _scan_end(data: bytes, pos: int) -> tuple[int, int]:
-    """Skip entropy-coded data from ``pos``: (offset of the next marker, its code).
-
-    Stuffed bytes (``FF 00``), restart markers (``FF D0``-``FF D7``), TEM and fill bytes
-    are part of the data; any other ``FF xx`` ends it. ``bytes.find`` of one byte is a
-    ``memchr``, so the Python loop runs once per ``FF`` byte, not once per byte.
-    """
-    n = len(data)
-    find = data.find
-    while True:
-        pos = find(b"\xff", pos) + 1  # pos now points at the byte after the FF
-        if pos == 0 or pos >= n:
-            raise InputError("truncated JPEG: the image data ends without an EOI marker")
-        code = data[pos]
-        if code == 0x00:
-            pos += 1
-        elif code == 0xFF:
-            continue  # fill byte: the next FF may start the marker
-        elif 0xD0 <= code <= 0xD7 or code == 0x01:
-            pos += 1
-        else:
-            return pos - 1, code
-
-
-def clean_jpeg_bytes(data: bytes, removed: list[str], keep_orientation: bool = True) -> bytes:
-    """A JPEG without metadata segments; the entropy-coded data is copied byte for byte."""
-    view = memoryview(data)
-    return b"".join(
-        piece if isinstance(piece, bytes) else view[piece[0] : piece[1]]
-        for piece in _jpeg_plan(data, removed, keep_orientation)
-    )
-
-
-def _jpeg_plan(
-    data: bytes, removed: list[str], keep_orientation: bool = True
-) -> list[bytes | tuple[int, int]]:
-    """The clean JPEG as pieces: new header bytes, then ``(start, end)`` ranges of ``data``.
-
-    The ranges are the unchanged scans and the tables between them (in order); APPn/COM
-    segments between scans and anything after EOI are left out.
-    """
-    if not data.startswith(_SOI):
-        raise InputError("not a JPEG: no start-of-image marker")
-    n = len(data)
-    pos = 2
-    segments: list[tuple[int, bytes]] = []  # header segments before the first SOS
-    while True:
-        while pos < n and data[pos] == 0xFF and pos + 1 < n and data[pos + 1] == 0xFF:
-            pos += 1  # fill bytes
-        if pos + 4 > n or data[pos] != 0xFF:
-            raise InputError(f"damaged JPEG: no marker at offset {pos}")
-        code = data[pos + 1]
-        if code in _STANDALONE:
-            pos += 2
-            continue
-        if code == 0xD9:
-            raise InputError("damaged JPEG: end of image before any image data")
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if length < 2 or pos + 2 + length > n:
-            raise InputError(f"truncated JPEG: segment at offset {pos} runs past the end")
-        payload = data[pos + 4 : pos + 2 + length]
-        segments.append((code, payload))
-        pos += 2 + length
-        if code == 0xDA:  # SOS: entropy-coded data follows
-            break
-    out = bytearray(_SOI)
-    orientation = _jpeg_orientation(segments) if keep_orientation else 1
-    jfif_written = False
-    for code, payload in segments:
-        kept = _keep_segment(code, payload)
-        if kept is None:
-            removed.append(_app_name(code, payload))
-            continue
-        if kept != payload:
-            removed.append("JFIF thumbnail")
-        out += bytes((0xFF, code)) + struct.pack(">H", len(kept) + 2) + kept
-        if code == 0xE0 and len(out) == 4 + len(kept) + 2:
-            jfif_written = True  # JFIF must stay the first segment
-    if orientation != 1:
-        app1 = _orientation_app1(orientation)
-        segment = b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1
-        insert_at = 2
-        if jfif_written:
-            insert_at = 2 + 2 + int.from_bytes(out[4:6], "big")
-        out[insert_at:insert_at] = segment
-    # Entropy-coded data: copy scans and the tables between them, drop APPn/COM there.
-    pieces: list[bytes | tuple[int, int]] = [bytes(out)]
-    run = pos  # start of the current run of kept bytes
-    while True:
-        marker_at, code = _scan_end(data, pos)
-        if code == 0xD9:
-            pieces.append((run, marker_at + 2))
-            trailer = n - (marker_at + 2)
-            if trailer > 0:
-                removed.append(f"{trailer} bytes after end of image")
-            return pieces
-        if marker_at + 4 > n:
-            raise InputError("truncated JPEG: a segment header runs past the end")
-        length = int.from_bytes(data[marker_at + 2 : marker_at + 4], "big")
-        end = marker_at + 2 + length
-        if length < 2 or end > n:
-            raise InputError(f"truncated JPEG: segment at offset {marker_at} runs past the end")
-        if 0xE0 <= code <= 0xEF or code == 0xFE:
-            removed.append(_app_name(code, data[marker_at + 4 : end]))
-            if marker_at > run:
-                pieces.append((run, marker_at))
-            run = end
-        pos = end
+# JPEG (the marker walk is in sahid.media.jpeg)
 
 
 def _read_fd(fd: int, name: str, limit: int = 512 * 1024 * 1024) -> bytes:
@@ -279,7 +111,7 @@ def _clean_jpeg(src: Path, dst: BinaryIO) -> CleanReport:
     # the source, which could have changed since (sendfile would do that, and is no
     # faster here: the marker walk has to read every byte anyway).
     view = memoryview(data)
-    for piece in _jpeg_plan(data, removed):
+    for piece in jpeg.plan(data, removed):
         dst.write(piece if isinstance(piece, bytes) else view[piece[0] : piece[1]])
     return CleanReport("lossless", removed)
 
@@ -652,7 +484,7 @@ def _clean_pdf(src: Path, dst: BinaryIO) -> CleanReport:
                 ):
                     raw = obj.read_raw_bytes()
                     jpeg_removed: list[str] = []
-                    cleaned = clean_jpeg_bytes(raw, jpeg_removed, keep_orientation=False)
+                    cleaned = jpeg.clean_bytes(raw, jpeg_removed, keep_orientation=False)
                     if jpeg_removed:
                         obj.write(cleaned, filter=pikepdf.Name.DCTDecode)
                         removed.extend(f"embedded JPEG {r}" for r in jpeg_removed)
