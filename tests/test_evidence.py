@@ -7,12 +7,13 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from sahid import Archive, NotFound, VerificationError
+from sahid import Archive, InputError, NotFound, VerificationError
 
 from conftest import PASSPHRASE
 
@@ -66,21 +67,105 @@ def test_add_ls_show_get_round_trip(make_archive, files, tmp_path):
     assert report.orphans == [] and "blobs" in report.steps[-1]
 
 
+def gps_photo(path: Path, marker: bytes = MARKER) -> Path:
+    """A real JPEG whose EXIF holds GPS coordinates (Imishli) and the marker as its author."""
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x013B] = marker.decode()  # Artist
+    exif[0x010F] = "PlantedMake"  # Make
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (39.0, 52.0, 16.0), "E", (48.0, 3.0, 37.0)
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 30)).save(buf, "JPEG", exif=exif)
+    return write(path, buf.getvalue())
+
+
 def test_nothing_readable_at_rest(tmp_path, files, monkeypatch):
     tmpdir = tmp_path / "tmpdir"
     tmpdir.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmpdir))
     from conftest import FAST_KDF
 
+    gps_photo(files / "photo.jpg")
     with Archive.init(tmp_path / "archive", PASSPHRASE, kdf=FAST_KDF) as arc:
-        arc.add([files], source="witness", note="planted GPS " + GPS.decode())
+        results = arc.add([files], source="witness", note="planted GPS " + GPS.decode())
+        photo = next(r for r in results if r.path.endswith("photo.jpg"))
+        # The metadata reader ran and recorded the coordinates (inside the encrypted entry).
+        gps = arc.evidence(photo.evidence)["metadata"]["gps"]
+        assert gps["latitude"].startswith("39.87111") and gps["longitude"].startswith("48.06027")
+    # As stored (decimal text), as written in EXIF (rationals), and as planted in text.
+    planted = [MARKER, GPS, b"39.87111", b"48.06027", b"PlantedMake", b"Telegram", b"witness"]
+    rationals = [struct.pack(bo + "6I", 39, 1, 52, 1, 16, 1) for bo in "<>"]
+    planted += [r for r in rationals if r in (files / "photo.jpg").read_bytes()]
+    assert len(planted) > 7  # the EXIF latitude as the photo carries it
     for folder in (tmp_path / "archive", tmpdir):
         for path in folder.rglob("*"):
             if path.is_file():
                 data = path.read_bytes()
-                assert MARKER not in data, path
-                assert GPS not in data, path
-                assert b"Telegram" not in data and b"witness" not in data, path
+                for needle in planted:
+                    assert needle not in data, (path, needle)
+
+
+def test_unreadable_file_fails_alone(make_archive, files):
+    """A read error (here EIO from /proc/self/mem) is one failed file, not a crash."""
+    arc = make_archive()
+    results = arc.add([Path("/proc/self/mem"), files / "a.txt"])
+    assert [r.status for r in results] == ["failed", "added"]
+    assert results[0].message == "cannot be read (Input/output error)"
+    assert not list(arc.blobs.tmp.glob("*"))
+    assert len(arc.evidence_list()) == 1
+
+
+def test_metadata_comes_from_the_file_that_was_encrypted(make_archive, tmp_path):
+    """Replacing the path while it is read changes neither the bytes nor the metadata."""
+    from sahid.evidence import store_blob
+
+    arc = make_archive()
+    path = gps_photo(tmp_path / "photo.jpg")
+    original = path.read_bytes()
+    other = gps_photo(tmp_path / "other.jpg", marker=b"SWAPPED-IN")
+
+    def swap(_n: int) -> None:
+        if other.exists():
+            os.replace(other, path)
+
+    stored = store_blob(arc, path, source=None, note=None, progress=swap)
+    assert stored.result.sha256 == hashlib.sha256(original).hexdigest()
+    assert stored.entry is not None
+    assert stored.entry[1]["metadata"]["exif"]["Artist"] == MARKER.decode()
+
+
+def test_full_disk_is_one_clear_error(tmp_path, passfile):
+    """A write failure of the blob store (file-size limit standing in for a full disk)."""
+    import resource
+    import signal
+    import sys
+
+    from conftest import FAST_KDF
+
+    with Archive.init(tmp_path / "archive", PASSPHRASE, kdf=FAST_KDF):
+        pass
+    big = write(tmp_path / "big.bin", os.urandom(3 << 20))
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "sahid.cli.main", "add", str(big), "--archive",
+         str(tmp_path / "archive"), "--passphrase-file", str(passfile)],
+        capture_output=True, text=True, preexec_fn=limit, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "big.bin: cannot be stored in the archive" in line
+    assert "File too large" in line and "Traceback" not in done.stderr
+    with Archive.open(tmp_path / "archive", PASSPHRASE) as arc:
+        assert arc.evidence_list() == []
+        assert not list(arc.blobs.tmp.glob("*"))
 
 
 def test_get_refuses_to_overwrite_and_unknown_ids(make_archive, files, tmp_path):
@@ -291,3 +376,12 @@ def test_corrupt_media_is_stored_and_the_problem_reported(make_archive, tmp_path
     assert any("truncated" in p for p in shown["metadata_problems"])
     assert r.problems == shown["metadata_problems"]
     assert "exif" in shown["metadata"]  # what could be read was kept
+    # A copy cannot be made of it; the message names the evidence, not a file descriptor.
+    with pytest.raises(InputError, match=rf"^evidence {r.evidence}: truncated JPEG"):
+        arc.clean(r.evidence, tmp_path / "safe.jpg")
+    assert not (tmp_path / "safe.jpg").exists()
+    mp4 = (SHARED / "vectors" / "media" / "mei_with_gps.mp4").read_bytes()
+    [cut] = arc.add([write(tmp_path / "cut.mp4", mp4[: len(mp4) // 2])])
+    with pytest.raises(InputError, match=rf"evidence {cut.evidence}") as err:
+        arc.clean(cut.evidence, tmp_path / "safe.mp4")
+    assert "/proc" not in err.value.message and not (tmp_path / "safe.mp4").exists()

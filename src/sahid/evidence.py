@@ -58,12 +58,17 @@ class HashingReader(io.RawIOBase):
         self._progress = progress
         self._hasher = ThreadPoolExecutor(1, thread_name_prefix="sahid-sha256")
         self._pending: list[Future[None]] = []
+        self.error: OSError | None = None  # the read that failed, if one did
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        try:
+            n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        except OSError as exc:
+            self.error = exc  # age reports it as its own error; the caller names the cause
+            raise
         if n:
             chunk = bytes(memoryview(buffer)[:n])
             self._pending.append(self._hasher.submit(self._sha.update, chunk))
@@ -229,19 +234,33 @@ def store_blob(
                 AddResult(shown, "skipped", message="not a regular file (device, FIFO or socket)"),
                 None,
             )
-        media_type = sniff(os.pread(fd, 64, 0))
+        try:
+            media_type = sniff(os.pread(fd, 64, 0))
+        except OSError as exc:
+            raise InputError(f"{shown}: cannot be read ({exc.strerror})") from None
         store: FileBlobStore = archive.blobs
         temp, out = store.new_temp()
         reader = HashingReader(fh, progress)
         try:
-            with out:
-                # age asks for small reads; a 1 MiB buffer keeps Python calls (and the
-                # hashing they do) to one per MiB.
-                buffered = io.BufferedReader(reader, buffer_size=1 << 20)
-                pyrage.encrypt_io(buffered, out, [archive.vault.identity.to_public()])
-                out.flush()
-                os.fsync(out.fileno())
-            extracted = extract(path, media_type)  # reads headers again, before the check
+            try:
+                with out:
+                    # age asks for small reads; a 1 MiB buffer keeps Python calls (and the
+                    # hashing they do) to one per MiB.
+                    buffered = io.BufferedReader(reader, buffer_size=1 << 20)
+                    pyrage.encrypt_io(buffered, out, [archive.vault.identity.to_public()])
+                    out.flush()
+                    os.fsync(out.fileno())
+            except (OSError, pyrage.EncryptError) as exc:
+                if reader.error is not None:
+                    cause = reader.error.strerror or str(reader.error)
+                    raise InputError(f"{shown}: cannot be read ({cause})") from None
+                raise InputError(
+                    f"{shown}: cannot be stored in the archive ({_os_reason(exc)}); "
+                    "free disk space or check the archive folder, then add it again"
+                ) from None
+            # Headers are read again for metadata, through this same open file (not the
+            # path, which could name another file by now), before the change check.
+            extracted = extract(_fd_path(fd, path), media_type)
             after = os.fstat(fd)
             if (
                 reader.count != before.st_size
@@ -292,6 +311,18 @@ def store_blob(
     return Stored(result, (kind, body))
 
 
+def _fd_path(fd: int, path: Path) -> Path:
+    """A path that opens the file behind ``fd`` (Linux ``/proc``), else ``path`` itself."""
+    proc = Path(f"/proc/self/fd/{fd}")
+    return proc if proc.exists() else path
+
+
+def _os_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
 def decrypt_blob(archive: Archive, name: str, sink: BinaryIO | None) -> HashingWriter:
     """Decrypt a blob into ``sink`` (or nowhere), hashing on the way out."""
     writer = HashingWriter(sink)
@@ -336,7 +367,10 @@ def add_paths(
         try:
             results.append(ingest(archive, path, source=source, note=note, progress=progress))
         except InputError as exc:
-            results.append(AddResult(display_name(path), "failed", message=exc.message))
+            shown = display_name(path)
+            # The result names the path already; the message says only what went wrong.
+            reason = exc.message.removeprefix(f"{shown}: ")
+            results.append(AddResult(shown, "failed", message=reason))
     return results
 
 
@@ -517,7 +551,7 @@ def clean_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, A
         kinds = ", ".join(sorted(CLEANABLE))
         raise InputError(f"cannot clean {row['media_type']} yet: supported types are {kinds}")
     with decrypted(archive, row) as original, new_output(out) as dst:
-        report = clean(original, dst, row["media_type"])
+        report = clean(original, dst, row["media_type"], name=f"evidence {row['evidence_id']}")
     return {
         "evidence": row["evidence_id"],
         "out": str(out),

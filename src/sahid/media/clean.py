@@ -57,14 +57,14 @@ def _one_line(exc: BaseException) -> str:
     return text[:200]
 
 
-def _read_image_file(src: Path, limit: int = 512 * 1024 * 1024) -> bytes:
+def _read_image_file(src: Path, name: str, limit: int = 512 * 1024 * 1024) -> bytes:
     try:
         size = src.stat().st_size
         if size > limit:
-            raise InputError(f"{src.name}: {size} bytes is too large for an image")
+            raise InputError(f"{name}: {size} bytes is too large for an image")
         return src.read_bytes()
     except OSError as exc:
-        raise InputError(f"cannot read {src.name}: {_one_line(exc)}") from None
+        raise InputError(f"cannot read {name}: {_one_line(exc)}") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -94,24 +94,28 @@ def _read_fd(fd: int, name: str, limit: int = 512 * 1024 * 1024) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _clean_jpeg(src: Path, dst: BinaryIO) -> CleanReport:
+def _clean_jpeg(src: Path, dst: BinaryIO, name: str) -> CleanReport:
     removed: list[str] = []
     try:
         fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
-        raise InputError(f"cannot read {src.name}: {_one_line(exc)}") from None
+        raise InputError(f"cannot read {name}: {_one_line(exc)}") from None
     try:
-        data = _read_fd(fd, src.name)
+        data = _read_fd(fd, name)
     except OSError as exc:
-        raise InputError(f"cannot read {src.name}: {_one_line(exc)}") from None
+        raise InputError(f"cannot read {name}: {_one_line(exc)}") from None
     finally:
         os.close(fd)
     # Only bytes that were parsed go out: the scans are written from this same buffer as
     # views (a buffered file passes large writes straight to the OS), never re-read from
     # the source, which could have changed since (sendfile would do that, and is no
     # faster here: the marker walk has to read every byte anyway).
+    try:
+        pieces = jpeg.plan(data, removed)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc.message}") from None
     view = memoryview(data)
-    for piece in jpeg.plan(data, removed):
+    for piece in pieces:
         dst.write(piece if isinstance(piece, bytes) else view[piece[0] : piece[1]])
     return CleanReport("lossless", removed)
 
@@ -130,8 +134,8 @@ _PNG_KEEP = frozenset(
 )  # fmt: skip
 
 
-def _clean_png(src: Path, dst: BinaryIO) -> CleanReport:
-    data = _read_image_file(src)
+def _clean_png(src: Path, dst: BinaryIO, name: str) -> CleanReport:
+    data = _read_image_file(src, name)
     if not data.startswith(_PNG_SIG):
         raise InputError("not a PNG: bad signature")
     out = bytearray(_PNG_SIG)
@@ -169,8 +173,8 @@ _VP8X_EXIF = 0x08
 _VP8X_XMP = 0x04
 
 
-def _clean_webp(src: Path, dst: BinaryIO) -> CleanReport:
-    data = _read_image_file(src)
+def _clean_webp(src: Path, dst: BinaryIO, name: str) -> CleanReport:
+    data = _read_image_file(src, name)
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         raise InputError("not a WebP: bad RIFF header")
     riff_end = 8 + int.from_bytes(data[4:8], "little")
@@ -208,18 +212,18 @@ def _clean_webp(src: Path, dst: BinaryIO) -> CleanReport:
 # Re-encoded images: TIFF and HEIC/HEIF
 
 
-def _open_image(src: Path) -> Any:
+def _open_image(src: Path, name: str) -> Any:
     from PIL import Image
 
     try:
         im = Image.open(src)
     except Exception as exc:
-        raise InputError(f"cannot decode {src.name}: {_one_line(exc)}") from None
+        raise InputError(f"cannot decode {name}: {_one_line(exc)}") from None
     try:
         im.load()
     except Exception as exc:
         im.close()
-        raise InputError(f"cannot decode {src.name}: {_one_line(exc)}") from None
+        raise InputError(f"cannot decode {name}: {_one_line(exc)}") from None
     return im
 
 
@@ -361,23 +365,23 @@ def _decoded_frames(source: Path | bytes) -> list[tuple[str, tuple[int, int], by
 _TIFF_REMOVED = "TIFF tags other than image structure (EXIF, GPS, IPTC, XMP, GeoTIFF, maker notes)"
 
 
-def _clean_tiff(src: Path, dst: BinaryIO) -> CleanReport:
-    data = _read_image_file(src)
+def _clean_tiff(src: Path, dst: BinaryIO, name: str) -> CleanReport:
+    data = _read_image_file(src, name)
     try:
         rewritten = _tiff_rewrite(data)
         # Trust the rewrite only if it decodes to exactly the original pixels.
         if _decoded_frames(rewritten) != _decoded_frames(src):
             raise _NotSimpleTiff("rewritten pixels differ")
     except Exception:
-        return _reencode_tiff(src, dst)
+        return _reencode_tiff(src, dst, name)
     dst.write(rewritten)
     return CleanReport("lossless", [_TIFF_REMOVED])
 
 
-def _reencode_tiff(src: Path, dst: BinaryIO) -> CleanReport:
+def _reencode_tiff(src: Path, dst: BinaryIO, name: str) -> CleanReport:
     from PIL import Image, ImageSequence
 
-    im = _open_image(src)
+    im = _open_image(src, name)
     with im:
         frames = []
         try:
@@ -388,7 +392,7 @@ def _reencode_tiff(src: Path, dst: BinaryIO) -> CleanReport:
                     fresh.info["icc_profile"] = icc
                 frames.append(fresh)
         except Exception as exc:
-            raise InputError(f"cannot decode {src.name}: {_one_line(exc)}") from None
+            raise InputError(f"cannot decode {name}: {_one_line(exc)}") from None
     buf = io.BytesIO()
     try:
         frames[0].save(
@@ -404,7 +408,7 @@ def _reencode_tiff(src: Path, dst: BinaryIO) -> CleanReport:
     return CleanReport("reencoded-lossless", [_TIFF_REMOVED])
 
 
-def _clean_heif(src: Path, dst: BinaryIO) -> CleanReport:
+def _clean_heif(src: Path, dst: BinaryIO, name: str) -> CleanReport:
     import pillow_heif
 
     try:
@@ -420,7 +424,7 @@ def _clean_heif(src: Path, dst: BinaryIO) -> CleanReport:
             removed.append("other metadata items")
         image = primary.to_pillow()
     except Exception as exc:
-        raise InputError(f"cannot decode {src.name}: {_one_line(exc)}") from None
+        raise InputError(f"cannot decode {name}: {_one_line(exc)}") from None
     icc = image.info.get("icc_profile")
     image.info.clear()
     buf = io.BytesIO()
@@ -446,14 +450,14 @@ def _clean_heif(src: Path, dst: BinaryIO) -> CleanReport:
 # PDF
 
 
-def _clean_pdf(src: Path, dst: BinaryIO) -> CleanReport:
+def _clean_pdf(src: Path, dst: BinaryIO, name: str) -> CleanReport:
     import pikepdf
 
     removed: list[str] = []
     try:
         pdf = pikepdf.open(src)
     except Exception as exc:
-        raise InputError(f"cannot open PDF {src.name}: {_one_line(exc)}") from None
+        raise InputError(f"cannot open PDF {name}: {_one_line(exc)}") from None
     with pdf:
         try:
             if "/Info" in pdf.trailer:
@@ -494,7 +498,7 @@ def _clean_pdf(src: Path, dst: BinaryIO) -> CleanReport:
         except SahidError:
             raise
         except Exception as exc:
-            raise InputError(f"cannot clean PDF {src.name}: {_one_line(exc)}") from None
+            raise InputError(f"cannot clean PDF {name}: {_one_line(exc)}") from None
     dst.write(buf.getvalue())
     return CleanReport("rewritten", sorted(set(removed)))
 
@@ -503,7 +507,7 @@ def _clean_pdf(src: Path, dst: BinaryIO) -> CleanReport:
 # MP4 / QuickTime
 
 
-def _clean_video(src: Path, dst: BinaryIO, media_type: str) -> CleanReport:
+def _clean_video(src: Path, dst: BinaryIO, name: str, media_type: str) -> CleanReport:
     import av
 
     removed = [
@@ -513,7 +517,7 @@ def _clean_video(src: Path, dst: BinaryIO, media_type: str) -> CleanReport:
     try:
         inp = av.open(str(src), metadata_errors="replace")
     except Exception as exc:
-        raise InputError(f"cannot open video {src.name}: {_one_line(exc)}") from None
+        raise InputError(f"cannot open video {name}: {_one_line(exc)}") from None
     with inp:
         keep = []
         for stream in inp.streams:
@@ -524,7 +528,7 @@ def _clean_video(src: Path, dst: BinaryIO, media_type: str) -> CleanReport:
                 kind = "cover art" if attached else f"{stream.type} stream"
                 removed.append(f"{kind} #{stream.index}")
         if not keep:
-            raise InputError(f"cannot clean {src.name}: no audio or video stream")
+            raise InputError(f"cannot clean {name}: no audio or video stream")
         seekable = bool(getattr(dst, "seekable", lambda: False)())
         options = {"fflags": "+bitexact"}
         if not seekable:
@@ -553,17 +557,18 @@ def _clean_video(src: Path, dst: BinaryIO, media_type: str) -> CleanReport:
                 except av.FFmpegError as exc:
                     removed.append(f"unreadable data after {packets} packets ({_one_line(exc)})")
                 if packets == 0:
-                    raise InputError(f"cannot clean {src.name}: it holds no audio or video data")
+                    raise InputError(f"cannot clean {name}: it holds no audio or video data")
         except SahidError:
             raise
         except Exception as exc:
-            raise InputError(f"cannot remux {src.name}: {_one_line(exc)}") from None
+            raise InputError(f"cannot remux {name}: {_one_line(exc)}") from None
     return CleanReport("remuxed", removed)
 
 
 # ---------------------------------------------------------------------------------------
 
-_Cleaner = Callable[[Path, BinaryIO], CleanReport]
+#: ``cleaner(src, dst, name)``: ``name`` is what messages call the file.
+_Cleaner = Callable[[Path, BinaryIO, str], CleanReport]
 _CLEANERS: dict[str, _Cleaner] = {
     "image/jpeg": _clean_jpeg,
     "image/png": _clean_png,
@@ -572,8 +577,8 @@ _CLEANERS: dict[str, _Cleaner] = {
     "image/heic": _clean_heif,
     "image/heif": _clean_heif,
     "application/pdf": _clean_pdf,
-    "video/mp4": lambda src, dst: _clean_video(src, dst, "video/mp4"),
-    "video/quicktime": lambda src, dst: _clean_video(src, dst, "video/quicktime"),
+    "video/mp4": lambda src, dst, name: _clean_video(src, dst, name, "video/mp4"),
+    "video/quicktime": lambda src, dst, name: _clean_video(src, dst, name, "video/quicktime"),
 }
 #: The media types :func:`clean` can handle.
 CLEANABLE = frozenset(_CLEANERS)
@@ -588,30 +593,34 @@ def _cleaner(media_type: str) -> _Cleaner:
     return cleaner
 
 
-def _run(cleaner: _Cleaner, src: Path, dst: BinaryIO) -> CleanReport:
-    """``cleaner(src, dst)`` with every failure turned into an :class:`InputError`."""
+def _run(cleaner: _Cleaner, src: Path, dst: BinaryIO, name: str) -> CleanReport:
+    """``cleaner(src, dst, name)`` with every failure turned into an :class:`InputError`."""
     try:
-        return cleaner(src, dst)
+        return cleaner(src, dst, name)
+    except InputError as exc:
+        if str(src) in exc.message:  # a library's message quoting the path it was given
+            raise InputError(exc.message.replace(str(src), name)) from None
+        raise
     except SahidError:
         raise
     except MemoryError:
-        raise InputError(f"{src.name}: too large to clean in memory") from None
+        raise InputError(f"{name}: too large to clean in memory") from None
     except Exception as exc:
-        raise InputError(
-            f"cannot clean {src.name}: {type(exc).__name__}: {_one_line(exc)}"
-        ) from None
+        raise InputError(f"cannot clean {name}: {type(exc).__name__}: {_one_line(exc)}") from None
 
 
-def clean(src: Path, dst: BinaryIO, media_type: str) -> CleanReport:
+def clean(src: Path, dst: BinaryIO, media_type: str, *, name: str | None = None) -> CleanReport:
     """Write to ``dst`` a copy of ``src`` (of ``media_type``) without identifying metadata.
 
-    Raises :class:`InputError` for types it cannot clean and for files too damaged to
-    clean; in that case ``dst`` may hold a partial copy and must be discarded.
+    ``name`` is what error messages call the file (default: its file name; an evidence id
+    for a decrypted in-memory copy). Raises :class:`InputError` for types it cannot clean
+    and for files too damaged to clean; in that case ``dst`` may hold a partial copy and
+    must be discarded.
     """
     cleaner = _cleaner(media_type)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _run(cleaner, src, dst)
+        return _run(cleaner, src, dst, src.name if name is None else name)
 
 
 def _clean_to_new_file(cleaner: _Cleaner, src: Path, dst: Path) -> CleanReport | InputError:
@@ -621,7 +630,7 @@ def _clean_to_new_file(cleaner: _Cleaner, src: Path, dst: Path) -> CleanReport |
         return InputError(f"cannot create {dst}: {_one_line(exc)}")
     try:
         with open(fd, "wb") as out:
-            return _run(cleaner, src, out)
+            return _run(cleaner, src, out, src.name)
     except (SahidError, OSError) as exc:
         dst.unlink(missing_ok=True)  # a partial copy must not be mistaken for a clean one
         if isinstance(exc, InputError):
