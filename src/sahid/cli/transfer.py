@@ -56,7 +56,11 @@ def export(
         ),
     ],
     fmt: Annotated[
-        str, typer.Option("--format", help="json, csv, or geojson (incidents as points).")
+        str,
+        typer.Option(
+            "--format",
+            help="json, csv, geojson (incidents as points) or ftm (FollowTheMoney entities).",
+        ),
     ] = "json",
     types: Annotated[
         list[str] | None, typer.Option("--type", help="Only these record types (repeat).")
@@ -85,8 +89,25 @@ def export(
         to_json,
     )
 
-    if fmt not in ("json", "csv", "geojson"):
-        raise InputError(f"--format: {fmt!r} is not json, csv or geojson")
+    if fmt not in ("json", "csv", "geojson", "ftm"):
+        raise InputError(f"--format: {fmt!r} is not json, csv, geojson or ftm")
+    if fmt == "ftm":
+        if include_sealed:
+            raise InputError("--format ftm never holds sealed fields: drop --include-sealed")
+        if types:
+            raise InputError("--format ftm exports every record type: drop --type")
+        from sahid.records.ftm import archive_records, entities, to_lines
+
+        with open_archive(archive, passphrase_file, member, write=False) as arc:
+            found = list(entities(archive_records(arc)))
+        with new_output(output) as fh:
+            fh.write(to_lines(found).encode())
+        emit(
+            json,
+            {"entities": len(found), "files": [str(output)]},
+            f"exported {len(found)} FollowTheMoney entities to {output}",
+        )
+        return
     if include_sealed:
         warn(
             "the export will hold victims' and witnesses' names IN PLAIN TEXT; "
