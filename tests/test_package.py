@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from sahid import Archive
+from sahid._internal.note import Signer, sign_note
 from sahid.errors import InputError, NotFound, VerificationError
 from sahid.package import build_package, verify_package
 
@@ -224,7 +225,10 @@ def _rewrite(
     change: Callable[[dict[str, bytes]], None],
     *,
     remanifest: bool,
+    signer: Signer | None = None,
 ) -> Path:
+    """The package with ``change`` made; ``remanifest``: the manifest made to match, and
+    signed again by ``signer`` if given (someone holding the log key), else left unsigned."""
     with zipfile.ZipFile(src) as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
     change(files)
@@ -233,9 +237,14 @@ def _rewrite(
         manifest["files"] = {
             n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
             for n, d in sorted(files.items())
-            if n != "manifest.json"
+            if n not in ("manifest.json", "manifest.sig")
         }
         files["manifest.json"] = json.dumps(manifest).encode()
+        if signer is not None:
+            digest = hashlib.sha256(files["manifest.json"]).hexdigest()
+            files["manifest.sig"] = sign_note(
+                f"{signer.name}/package\n{digest}\n", [signer]
+            ).encode()
     with zipfile.ZipFile(dst, "w") as zf:
         for n, d in files.items():
             zf.writestr(n, d)
@@ -352,23 +361,31 @@ def _(files: dict[str, bytes]) -> str:
     return "evidence/extra.txt"
 
 
-@pytest.mark.parametrize("remanifest", [False, True], ids=["raw", "remanifested"])
+@pytest.mark.parametrize("how", ["raw", "remanifested", "resigned"])
 @pytest.mark.parametrize("label", [c[0] for c in CASES])
 def test_tampering_is_caught_and_named(
-    package: Path, tmp_path: Path, label: str, remanifest: bool
+    case: dict[str, Any], package: Path, tmp_path: Path, label: str, how: str
 ) -> None:
+    """raw: the change alone; remanifested: the manifest made to match (its signature then
+    fails); resigned: also signed again with the log key, so the deeper checks must hold."""
     fn = next(c[2] for c in CASES if c[0] == label)
     named: list[str] = []
 
     def change(files: dict[str, bytes]) -> None:
         named.append(fn(files))
 
-    bad = _rewrite(package, tmp_path / f"bad-{remanifest}.zip", change, remanifest=remanifest)
+    remanifest = how != "raw"
+    signer = case["arc"].log_signer if how == "resigned" else None
+    bad = _rewrite(
+        package, tmp_path / f"bad-{how}.zip", change, remanifest=remanifest, signer=signer
+    )
     with pytest.raises(VerificationError) as info:
         verify_package(bad)
     where = info.value.where
     name = named[0]
-    if label == "drop entry" and remanifest:
+    if how == "remanifested":
+        assert where == "manifest.json" and "does not match its signature" in info.value.message
+    elif label == "drop entry" and remanifest:
         # Without its entry, the proof (or evidence/custody) has nothing to stand on.
         assert where is not None and where.startswith(("proofs/", "evidence/", "members.json"))
     elif label == "add file" and remanifest:
@@ -378,14 +395,64 @@ def test_tampering_is_caught_and_named(
     assert info.value.message.startswith(f"{where}:")
 
 
-def test_evidence_hash_message(package: Path, tmp_path: Path) -> None:
+def test_evidence_hash_message(case: dict[str, Any], package: Path, tmp_path: Path) -> None:
     def change(files: dict[str, bytes]) -> None:
         n = _first(files, "evidence/", ".jpg")
         files[n] = _flip(files[n], 10)
 
-    bad = _rewrite(package, tmp_path / "bad.zip", change, remanifest=True)
+    signer = case["arc"].log_signer
+    bad = _rewrite(package, tmp_path / "bad.zip", change, remanifest=True, signer=signer)
     with pytest.raises(VerificationError, match=r"SHA-256 does not match its evidence.added entry"):
         verify_package(bad)
+
+
+@pytest.mark.parametrize("name", ["README.txt", "summary.pdf", "custody.json"])
+def test_what_people_read_cannot_be_forged(package: Path, tmp_path: Path, name: str) -> None:
+    """The README, the PDF and custody member names are covered by the log key's signature."""
+
+    def change(files: dict[str, bytes]) -> None:
+        if name == "custody.json":
+            doc = json.loads(files[name])
+            for item in doc.values():
+                for ev in item["events"]:
+                    ev["member_name"] = "someone else"
+            files[name] = json.dumps(doc).encode()
+        else:
+            files[name] += b"\nThis evidence was fabricated.\n"
+
+    bad = _rewrite(package, tmp_path / "forged.zip", change, remanifest=True)
+    with pytest.raises(VerificationError) as info:
+        verify_package(bad)
+    assert info.value.where == "manifest.json"
+    unsigned = _rewrite(package, tmp_path / "unsigned.zip", lambda f: f.pop("manifest.sig"),
+                        remanifest=False)  # fmt: skip
+    with pytest.raises(VerificationError) as info:
+        verify_package(unsigned)
+    assert info.value.where == "manifest.sig"
+
+
+def test_key_pins_whose_package_it_is(case: dict[str, Any], package: Path, tmp_path: Path) -> None:
+    """A whole package signed by another archive (an impostor's) verifies on its own;
+    --key with the real log key refuses it. The CLI takes the key as text or as a file."""
+    from conftest import FAST_KDF, PASSPHRASE, run_cli
+
+    real_key = case["arc"].log_key()
+    assert verify_package(package, key=real_key)["key"] == real_key
+    forged = tmp_path / "forged.zip"
+    with Archive.init(tmp_path / "impostor", PASSPHRASE, kdf=FAST_KDF) as other:
+        made_up = {"title": {"en": TITLE["en"]}, "start": "2025-01-18", "type": "killing"}
+        build_package(other, other.records.add("incident", made_up).ids[0], forged)
+    assert verify_package(forged)["ok"]  # whole, but signed by someone else
+    with pytest.raises(VerificationError) as info:
+        verify_package(forged, key=real_key)
+    assert info.value.where == "log-key" and "not the log key you trust" in info.value.message
+    key_file = tmp_path / "trusted.key"
+    key_file.write_text(real_key + "\n")
+    for given in (real_key, str(key_file)):
+        ok = run_cli("verify-package", str(package), "--key", given)
+        assert ok.returncode == 0, ok.stderr
+        refused = run_cli("verify-package", str(forged), "--key", given)
+        assert refused.returncode == 2 and "log-key" in refused.stderr
 
 
 def test_unreadable_zip(tmp_path: Path) -> None:

@@ -13,7 +13,10 @@ A package is one zip file that proves itself with nothing but its own contents:
 * ``log-key`` (C2SP note verifier key), ``members.json`` (member id -> Ed25519 key,
   itself proven by the ``member.added`` entries included);
 * ``custody.json``, ``summary.pdf`` and ``README.txt`` for people;
-* ``manifest.json``: SHA-256 and size of every other file.
+* ``manifest.json``: SHA-256 and size of every other file, and ``manifest.sig``: a C2SP
+  signed note ``"<origin>/package\n<hex SHA-256 of manifest.json>\n"`` by the log key, so
+  that not a byte of the README, the summary PDF or the custody names a court reads can
+  change without the archive's key.
 
 Persons' sealed fields are never read: person records are not part of a package, and
 the summary names persons by pseudonym only.
@@ -39,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sahid._internal import merkle
 from sahid._internal.checkpoint import Checkpoint, open_checkpoint
 from sahid._internal.fsutil import new_output
-from sahid._internal.note import Verifier
+from sahid._internal.note import Verifier, open_note
 from sahid.errors import InputError, NotFound, VerificationError
 from sahid.ledger import Entry, parse_entry
 
@@ -50,6 +53,8 @@ __all__ = ["FORMAT", "build_package", "verify_package"]
 
 FORMAT = "sahid-package/v1"
 MANIFEST = "manifest.json"
+MANIFEST_SIG = "manifest.sig"
+SIG_SUFFIX = "/package"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _EVIDENCE_NAME = re.compile(r"evidence/([0-9a-f]{4,64})-([0-9a-f]{12})\.([a-z0-9]{1,10})")
 _ENTRY_NAME = re.compile(r"entries/(0|[1-9][0-9]{0,15})\.json")
@@ -325,9 +330,14 @@ def build_package(
             "incident": incident_id,
             "files": {n: {"sha256": s, "size": z} for n, (s, z) in sorted(files.items())},
         }
-        info = zipfile.ZipInfo(MANIFEST, _ZIP_TIME)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        zf.writestr(info, _json_bytes(manifest))
+        manifest_bytes = _json_bytes(manifest)
+        for name, data in (
+            (MANIFEST, manifest_bytes),
+            (MANIFEST_SIG, _manifest_note(archive, manifest_bytes).encode()),
+        ):
+            info = zipfile.ZipInfo(name, _ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
     return {
         "out": str(out),
         "incident": incident_id,
@@ -335,8 +345,18 @@ def build_package(
         "entries": len(entries),
         "checkpoints": len(notes),
         "size": newest.size,
-        "files": len(files) + 1,
+        "files": len(files) + 2,
     }
+
+
+def _manifest_text(origin: str, manifest: bytes) -> str:
+    return f"{origin}{SIG_SUFFIX}\n{hashlib.sha256(manifest).hexdigest()}\n"
+
+
+def _manifest_note(archive: Archive, manifest: bytes) -> str:
+    from sahid._internal.note import sign_note
+
+    return sign_note(_manifest_text(archive.config.origin, manifest), [archive.log_signer])
 
 
 def _readme(
@@ -379,6 +399,8 @@ It holds:
                          from which source, with which note (taken from the entries)
   summary.pdf            a readable summary (a convenience: the entries are the proof)
   manifest.json          SHA-256 and size of every file above
+  manifest.sig           the log key's signature of manifest.json (C2SP signed note:
+                         "<log name>/package", then the manifest's SHA-256 in hex)
 
 Persons are named only by pseudonym; no sealed personal data is included.
 
@@ -386,10 +408,15 @@ How to verify it (offline)
 --------------------------
 With sahid installed:
 
-    sahid verify-package case.zip
+    sahid verify-package case.zip --key "LOG KEY AS YOU KNOW IT"
+
+(--key pins the log key: take it from the publishers' site or a copy you trust. Without
+it the package is checked against the log-key it carries.)
 
 By hand, with any SHA-256 / Ed25519 tools:
- 1. For every file listed in manifest.json, compute its SHA-256 and compare.
+ 1. manifest.sig must verify with the log key (C2SP signed note, Ed25519) and name the
+    SHA-256 of manifest.json. For every file listed in manifest.json, compute its SHA-256
+    and compare.
  2. For each evidence file, its SHA-256 must equal the "sha256" in the body of its
     evidence.added entry (entries/<seq>.json, kind "evidence.added", body.evidence =
     the id at the start of the file name).
@@ -584,8 +611,14 @@ def _open_cp(note: bytes, verifier: Verifier, where: str) -> Checkpoint:
         raise _fail(where, f"does not verify with log-key ({exc.message})") from None
 
 
-def verify_package(path: Path) -> dict[str, Any]:
-    """Check a package offline; VerificationError names the first bad file inside it."""
+def verify_package(path: Path, *, key: str | None = None) -> dict[str, Any]:
+    """Check a package offline; VerificationError names the first bad file inside it.
+
+    ``key``, if given, is the log's verifier key as the reader already knows it (from
+    the publishers' site, a partner, a printed copy): the package's ``log-key`` must be
+    that key. Without it the package is checked against the key it carries, which proves
+    it is whole and unchanged since that key signed it, not whose key that is.
+    """
     path = Path(path)
     if not path.is_file():
         raise NotFound(f"{path} does not exist")
@@ -596,10 +629,10 @@ def verify_package(path: Path) -> dict[str, Any]:
             f"{path.name}: not a readable zip file ({exc})", where=path.name
         ) from None
     with zf:
-        return _verify_zip(zf)
+        return _verify_zip(zf, key)
 
 
-def _verify_zip(zf: zipfile.ZipFile) -> dict[str, Any]:
+def _verify_zip(zf: zipfile.ZipFile, trusted_key: str | None = None) -> dict[str, Any]:
     names = [i.filename for i in zf.infolist()]
     seen: set[str] = set()
     for n in names:
@@ -615,12 +648,30 @@ def _verify_zip(zf: zipfile.ZipFile) -> dict[str, Any]:
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise _fail(name, f"cannot be read from the zip ({exc})") from None
 
-    # 1. Manifest: exactly the files present, with their SHA-256.
-    manifest = _load_json(read(MANIFEST), MANIFEST)
+    # 1. Log key, and the manifest it signed: exactly the files present, with their SHA-256.
+    try:
+        vkey = read("log-key").decode("utf-8").strip()
+        verifier = Verifier.parse(vkey)
+    except UnicodeDecodeError:
+        raise _fail("log-key", "is not text") from None
+    except VerificationError as exc:
+        raise _fail("log-key", exc.message) from None
+    if trusted_key is not None and vkey != trusted_key.strip():
+        raise _fail(
+            "log-key", "is not the log key you trust (the package was signed by another key)"
+        )
+    manifest_bytes = read(MANIFEST)
+    try:
+        signed = open_note(read(MANIFEST_SIG), [verifier]).text
+    except VerificationError as exc:
+        raise _fail(MANIFEST_SIG, f"does not verify with log-key ({exc.message})") from None
+    if signed != _manifest_text(verifier.name, manifest_bytes):
+        raise _fail(MANIFEST, f"does not match its signature in {MANIFEST_SIG}")
+    manifest = _load_json(manifest_bytes, MANIFEST)
     listed = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(listed, dict) or manifest.get("format") != FORMAT:
         raise _fail(MANIFEST, f"is not a {FORMAT} manifest")
-    present = seen - {MANIFEST}
+    present = seen - {MANIFEST, MANIFEST_SIG}
     for n in sorted(present - set(listed)):
         raise _fail(n, "is in the zip but not listed in manifest.json (added)")
     for n in sorted(set(listed) - present):
@@ -652,13 +703,7 @@ def _verify_zip(zf: zipfile.ZipFile) -> dict[str, Any]:
         if not known:
             raise _fail(n, "is not a file a sahid package holds")
 
-    # 2. Log key and checkpoints.
-    try:
-        verifier = Verifier.parse(read("log-key").decode("utf-8").strip())
-    except UnicodeDecodeError:
-        raise _fail("log-key", "is not text") from None
-    except VerificationError as exc:
-        raise _fail("log-key", exc.message) from None
+    # 2. Checkpoints.
     newest = _open_cp(read("checkpoint"), verifier, "checkpoint")
     cps: dict[int, Checkpoint] = {}
     for n in sorted(present):
@@ -813,7 +858,8 @@ def _verify_zip(zf: zipfile.ZipFile) -> dict[str, Any]:
         "origin": verifier.name,
         "size": newest.size,
         "root": _b64(newest.root_hash),
-        "files": len(present) + 1,
+        "files": len(present) + 2,
+        "key": vkey,
         "evidence": n_evidence,
         "entries": len(entries),
         "checkpoints": len(cps),

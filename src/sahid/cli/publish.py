@@ -48,14 +48,34 @@ def publish(
     )
 
 
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        help="The log key you trust (its text, or a file holding it); it must match.",
+    ),
+]
+
+
+def _trusted_key(key: str | None) -> str | None:
+    """``--key`` as text: a verifier key itself, or the path of a file holding one."""
+    if key is None or not Path(key).is_file():
+        return key  # a wrong key is refused by the verifier, which names the file it checked
+    try:
+        return Path(key).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--key: cannot read {key} ({exc})") from None
+
+
 def verify_site(
     site: Annotated[Path, typer.Argument(help="A published sahid site (folder).")],
+    key: KeyOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Check a published site offline: signed manifest, checkpoints, tiles, entries, proofs."""
     from sahid.publish.proofs import verify_site as run
 
-    report = run(site)
+    report = run(site, key=_trusted_key(key))
     data = report.as_json()
     emit(
         json,
@@ -85,12 +105,13 @@ def package(
 
 def verify_package(
     path: Annotated[Path, typer.Argument(help="An evidence package (zip).")],
+    key: KeyOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Check an evidence package offline; needs nothing but the package."""
     from sahid.package import verify_package as run
 
-    summary = run(path)
+    summary = run(path, key=_trusted_key(key))
     emit(
         json, summary, f"ok: {path} verifies ({', '.join(f'{k} {v}' for k, v in summary.items())})"
     )
