@@ -112,6 +112,10 @@ def test_a_case_from_the_command_line(tmp_path, passfile, cli):
     out = tmp_path / "export.json"
     ok("export", "-o", str(out))
     assert "PLANTED" not in out.read_text()
+    ok("update", inc, "--set", "note=call the uncle after dark")
+    noted = cli("export", "-o", str(tmp_path / "noted.json"), env=env)
+    assert noted.returncode == 0 and "1 record(s) carry private notes" in noted.stderr
+    assert "call the uncle" in (tmp_path / "noted.json").read_text()
     csv_dir = tmp_path / "csv"
     ok("export", "--format", "csv", "-o", str(csv_dir))
     assert (csv_dir / "incidents.csv").read_text().startswith("id,title_az,title_ru,title_en")

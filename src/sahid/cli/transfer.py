@@ -116,6 +116,12 @@ def export(
     wanted = tuple(types or ORDER)
     with open_archive(archive, passphrase_file, member, write=False) as arc:
         data = export_records(arc, wanted, include_sealed=include_sealed)
+    noted = sum(1 for items in data.values() for item in items if item.get("note"))
+    if noted and fmt != "geojson":  # GeoJSON never carries notes
+        warn(
+            f"{noted} record(s) carry private notes, written IN PLAIN TEXT; "
+            "keep the export encrypted, or remove the notes before sharing it"
+        )
     written: list[str] = []
     if fmt == "json":
         with new_output(output) as fh:
