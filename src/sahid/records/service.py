@@ -20,11 +20,11 @@ from sahid.records import search as fts
 from sahid.records.dates import parse_date
 from sahid.records.model import (
     PROTECTED_ROLES,
-    SEALED_FIELDS,
     TYPES,
     Checker,
     check_id,
     check_lang,
+    check_sealed,
     enum_value,
     is_protected,
     record_type,
@@ -47,7 +47,7 @@ class Draft:
     fields: dict[str, Any]
     id: str | None = None
     sealed: dict[str, str] | None = None  # plaintext name/contacts/notes of a person
-    where: str = ""
+    where: str = ""  # prefix of error messages: "incidents.csv row 2, column "
 
 
 @dataclass
@@ -267,19 +267,15 @@ class Records:
         body: dict[str, Any],
         keys: list[tuple[str, bytes]],
         counts: dict[tuple[str, str], int],
-    ) -> None:
+    ) -> tuple[bytes, dict[str, str]] | None:
+        """Pseudonym, public name and sealed fields; returns (data key, sealed fields)."""
         protected = is_protected(values["roles"])
         if protected and values.get("public_name"):
             raise InputError(
                 f"{d.where}public_name: a {values['roles'][0]['role']}'s name is sealed, "
                 "not public; give it as the sealed name (--name) instead"
             )
-        sealed = {k: v.strip() for k, v in (d.sealed or {}).items() if v and v.strip()}
-        for k in sealed:
-            if k not in SEALED_FIELDS:
-                raise InputError(
-                    f"{d.where}sealed.{k}: not a sealed field; allowed: {', '.join(SEALED_FIELDS)}"
-                )
+        sealed = {k: v for k, v in check_sealed(d.sealed or {}, d.where).items() if v}
         if not protected and "name" in sealed and not values.get("public_name"):
             values["public_name"] = sealed.pop("name")  # officials acting in office are named
         if not values.get("pseudonym"):
@@ -291,10 +287,12 @@ class Records:
                 counts[slot] = self._count_role(conn, *slot)
             values["pseudonym"] = f"{first['role'].capitalize()} {letters(counts[slot])}"
             counts[slot] += 1
-        if sealed:
-            key, wrapped = self.sealer.new_key(rid)
-            body["sealed"] = self.sealer.seal(rid, key, sealed)
-            keys.append((rid, wrapped))
+        if not sealed:
+            return None
+        key, wrapped = self.sealer.new_key(rid)
+        body["sealed"] = self.sealer.seal(rid, key, sealed)
+        keys.append((rid, wrapped))
+        return key, sealed
 
     def _count_role(self, conn: Connection, incident: str, role: str) -> int:
         rows = conn.execute(

@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from sahid.errors import InputError
-from sahid.records.model import LANGS, SEALED_FIELDS, TYPES, RecordType, record_type
+from sahid.records.model import (
+    LANGS,
+    SEALED_FIELDS,
+    TYPES,
+    RecordType,
+    check_text,
+    record_type,
+    shown,
+)
 from sahid.records.service import Draft
 from sahid.schema import evidence, records
 
@@ -49,6 +57,8 @@ ORDER = (
 PLURAL = {t: ("persons" if t == "person" else t + "s") for t in ORDER}
 SINGULAR = {p: t for t, p in PLURAL.items()}
 JSON_CELLS = ("claims", "hearings", "roles")
+# Deeper than any record needs (a claim's framing list is 6 levels down in a file).
+MAX_DEPTH = 16
 
 
 def type_for_name(path: Path, given: str | None) -> str:
@@ -218,21 +228,44 @@ def read_file(path: Path, rtype_name: str | None = None) -> list[Draft]:
     raise InputError(f"{path.name}: import reads .json or .csv files")
 
 
-def from_json(name: str, content: str) -> list[Draft]:
+def _loads(content: str, where: str) -> Any:
+    """``json.loads`` failing only with InputError, and never deeper than MAX_DEPTH."""
     try:
-        doc = json.loads(content)
+        value = json.loads(content)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise InputError(f"{where}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise InputError(f"{where}: nested too deeply; records never are") from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise InputError(f"{where}: a number has too many digits; write it as text") from None
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(
+                f"{where}: nested too deeply (more than {MAX_DEPTH} levels); records never are"
+            )
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value
+
+
+def from_json(name: str, content: str) -> list[Draft]:
+    doc = _loads(content, name)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(f'{name}: not a sahid records file (needs "format": "{FORMAT}")')
     if doc.get("version") != VERSION:
         raise InputError(
-            f"{name}: version {doc.get('version')!r} is not supported (need {VERSION})"
+            f"{name}: version {shown(doc.get('version'))} is not supported (need {VERSION})"
         )
     allowed = {"format", "version", *SINGULAR}
     for key in doc:
         if key not in allowed:
-            raise InputError(f"{name}: unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
+            raise InputError(
+                f"{name}: unknown key {shown(key)}; allowed: {', '.join(sorted(allowed))}"
+            )
     drafts = []
     for t in ORDER:
         items = doc.get(PLURAL[t], [])
@@ -264,7 +297,7 @@ def from_csv(name: str, content: str, rtype_name: str) -> list[Draft]:
     allowed = columns(rtype, include_sealed=True)
     for h in header:
         if h not in allowed:
-            raise InputError(f"{name}: unknown column {h!r}; allowed: {', '.join(allowed)}")
+            raise InputError(f"{name}: unknown column {shown(h)}; allowed: {', '.join(allowed)}")
     if len(set(header)) != len(header):
         raise InputError(f"{name}: a column appears twice in the header")
     for f in rtype.fields:
@@ -280,6 +313,8 @@ def from_csv(name: str, content: str, rtype_name: str) -> list[Draft]:
             raise InputError(
                 f"{name} row {n}: has {len(row)} cells but the header has {len(header)} columns"
             )
+        for h, cell in zip(header, row, strict=True):
+            check_text(cell, where + h)
         cells = {h: c for h, c in zip(header, row, strict=True) if c.strip()}
         drafts.append(_draft(rtype, cells, where))
     return drafts
@@ -310,10 +345,7 @@ def _draft(rtype: RecordType, cells: dict[str, str], where: str) -> Draft:
             cell = cells[f.name]
             fields[f.name] = cell
             if f.name in JSON_CELLS and cell.lstrip().startswith("["):
-                try:
-                    fields[f.name] = json.loads(cell)
-                except json.JSONDecodeError:
-                    raise InputError(f"{where}{f.name}: not valid JSON") from None
+                fields[f.name] = _loads(cell, f"{where}{f.name}")
     sealed = {k: cells[f"sealed_{k}"] for k in SEALED_FIELDS if f"sealed_{k}" in cells}
     return Draft(rtype.name, fields, cells.get("id"), sealed or None, where)
 
