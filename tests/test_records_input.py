@@ -312,3 +312,33 @@ def test_json_text_with_control_characters_is_refused(arc, tmp_path):
     path.write_text(_doc(sources=[{"name": "a\u0000b"}]), encoding="utf-8")
     with pytest.raises(InputError, match=r"sources\[0\].name: .*U\+0000"):
         import_files(arc, [path])
+
+
+# --- 4. unit hierarchy -------------------------------------------------------------------
+
+
+def test_unit_hierarchy_cannot_loop(arc, tmp_path):
+    r = arc.records
+    r.create(
+        [Draft("unit", {"name": "Ministry"}, "mia"), Draft("unit", {"name": "Traffic"}, "stp")]
+    )
+    r.update("mia", {"parent": "stp"})
+    size = arc.size
+    with pytest.raises(InputError, match=r"parent: .*loop.*stp → mia → stp"):
+        r.update("stp", {"parent": "mia"})
+    with pytest.raises(InputError, match=r"parent: .*loop"):
+        r.update("stp", {"parent": "stp"})
+    assert arc.size == size
+    r.update("mia", {"parent": None})
+    r.update("stp", {"parent": "mia"})  # the other way round is fine once mia is free
+    path = tmp_path / "units.json"
+    path.write_text(
+        _doc(
+            units=[{"id": "a", "name": "A", "parent": "b"}, {"id": "b", "name": "B", "parent": "a"}]
+        )
+    )
+    with pytest.raises(InputError, match=r"units\[1\].parent: .*loop"):
+        import_files(arc, [path])
+    with pytest.raises(InputError, match=r"parent: .*loop"):
+        r.add("unit", {"name": "Self", "parent": "self"}, rid="self")
+    arc.verify()

@@ -242,7 +242,7 @@ class Records:
             for rid, d in zip(ids, drafts, strict=True):
                 rtype = record_type(d.type)
                 values = checker.fields(rtype, d.fields, d.where)
-                self._rules(conn, rtype.name, values, d.where, made)
+                self._rules(conn, rtype.name, values, d.where, made, rid)
                 body: dict[str, Any] = {"type": rtype.name, "id": rid, "fields": values}
                 if rtype.name == "person":
                     self._person(conn, rid, values, d, body, keys, counts)
@@ -324,8 +324,19 @@ class Records:
         v: dict[str, Any],
         where: str,
         made: Mapping[str, dict[str, Any]],
+        rid: str,
     ) -> None:
         """Checks that span fields or records."""
+        if rtype == "unit" and v.get("parent"):
+            chain, at = [rid], v["parent"]
+            while at is not None and at not in chain:
+                chain.append(at)
+                at = self._data(conn, at, made).get("parent")
+            if at == rid:
+                raise InputError(
+                    f"{where}parent: {v['parent']} would make the unit hierarchy loop "
+                    f"({' → '.join([*chain, rid])}); a unit cannot lie within itself"
+                )
         if rtype in ("incident", "detention") and v.get("end") and v.get("start"):
             lo = parse_date(v["start"], "start").bounds()[0]
             if parse_date(v["end"], "end").bounds()[1] < lo:
@@ -376,7 +387,7 @@ class Records:
             checker = self._checker(conn, {})
             values = checker.fields(record_type(rtype), fields, "", partial=True)
             merged = {k: v for k, v in {**data, **values}.items() if v is not None}
-            self._rules(conn, rtype, merged, "", {})
+            self._rules(conn, rtype, merged, "", {}, rid)
             if rtype == "person":
                 if is_protected(merged["roles"]) and merged.get("public_name"):
                     raise InputError("public_name: a protected person's name stays sealed")
