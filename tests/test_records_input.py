@@ -44,6 +44,72 @@ def _incident(arc: Archive) -> str:
     return arc.records.add("incident", {"title": "t", "start": "2025", "type": "killing"}).ids[0]
 
 
+# --- 2. fields set after creation --------------------------------------------------------
+
+
+def test_update_sets_names_by_record_type(tmp_path, passfile, cli):
+    root = tmp_path / "arc"
+    assert cli("init", str(root), "--passphrase-file", str(passfile), *KDF).returncode == 0
+    env = {"SAHID_ARCHIVE": str(root), "SAHID_PASSPHRASE_FILE": str(passfile)}
+
+    def ok(*args: str) -> dict:
+        p = cli(*args, "--json", env=env)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+
+    ok("source", "add", "Channel X", "--id", "src1")
+    ok("update", "src1", "--set", "name=Channel Y")
+    assert ok("source", "show", "src1")["fields"]["name"] == "Channel Y"
+    ok("unit", "add", "Traffic police", "--id", "u1")
+    ok("update", "u1", "--set", "name.az=Yol polisi")
+    assert ok("unit", "show", "u1")["fields"]["name"] == {
+        "az": "Yol polisi",
+        "en": "Traffic police",
+    }
+    bad = cli("update", "src1", "--set", "contacts=+994", env=env)
+    assert bad.returncode == 1 and "source has no field 'contacts'" in bad.stderr
+    inc = ok("incident", "add", "--title", "t", "--date", "2025", "--type", "killing")["ids"][0]
+    victim = ok("person", "add", "--incident", inc, "--role", "victim")["ids"][0]
+    ok("update", victim, "--set", "name=PLANTED Later Name", "--set", "notes=met in 2025")
+    shown = ok("person", "show", victim, "--reveal")
+    assert shown["sealed"] == {"name": "PLANTED Later Name", "notes": "met in 2025"}
+    assert "PLANTED" not in cli("person", "ls", env=env).stdout
+    ok("update", victim, "--set", "notes=")  # an empty value clears a sealed field
+    assert ok("person", "show", victim, "--reveal")["sealed"] == {"name": "PLANTED Later Name"}
+    official = ok("person", "add", "--incident", inc, "--role", "official")["ids"][0]
+    ok("update", official, "--set", "name=Officer Public")
+    assert ok("person", "show", official)["fields"]["public_name"] == "Officer Public"
+    assert cli("verify", env=env).returncode == 0
+
+
+def test_updating_sealed_fields_of_persons(arc):
+    r = arc.records
+    inc = _incident(arc)
+    victim = r.add("person", {"roles": [{"incident": inc, "role": "victim"}]}).ids[0]
+    r.update(victim, {}, sealed={"name": "PLANTED Name"})
+    assert r.get(victim, reveal=True)["sealed"] == {"name": "PLANTED Name"}
+    r.update(victim, {}, sealed={"contacts": "+994"})
+    assert r.get(victim, reveal=True)["sealed"] == {"name": "PLANTED Name", "contacts": "+994"}
+    with pytest.raises(InputError, match="not a sealed field"):
+        r.update(victim, {}, sealed={"colour": "red"})
+    with pytest.raises(InputError, match=r"sealed.name: expected text"):
+        r.update(victim, {}, sealed={"name": 5})  # type: ignore[dict-item]
+    # An official's name is public: it becomes public_name, nothing is sealed.
+    off = r.add("person", {"roles": [{"incident": inc, "role": "official"}]}).ids[0]
+    r.update(off, {}, sealed={"name": "Officer Public"})
+    assert r.get(off)["fields"]["public_name"] == "Officer Public" and "sealed" not in r.get(off)
+    # Erased stays erased.
+    other = r.add("person", {"roles": [{"incident": inc, "role": "witness"}]}).ids[0]
+    r.erase(other)
+    size = arc.size
+    with pytest.raises(InputError, match=f"{other} was erased"):
+        r.update(other, {}, sealed={"name": "again"})
+    assert arc.size == size
+    with pytest.raises(InputError, match="sealed fields exist only for persons"):
+        r.update(inc, {}, sealed={"name": "x"})
+    arc.verify()
+
+
 # --- 3. bad JSON and CSV -----------------------------------------------------------------
 
 

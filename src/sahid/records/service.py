@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, text
 
-from sahid.errors import InputError, NotFound
+from sahid.errors import InputError, NotFound, VerificationError
 from sahid.records import search as fts
 from sahid.records.dates import parse_date
 from sahid.records.model import (
@@ -376,9 +376,15 @@ class Records:
         return self.create([Draft(rtype, fields, rid, sealed)])
 
     def update(
-        self, rid: str, fields: dict[str, Any], *, sealed: dict[str, str] | None = None
+        self, rid: str, fields: dict[str, Any], *, sealed: Mapping[str, str | None] | None = None
     ) -> Created:
-        """Change fields (None clears one); a person's sealed fields are re-sealed."""
+        """Change fields (None clears one) in one ``record.updated`` entry.
+
+        ``sealed`` (persons only) sets name, contacts or notes (None or "" clears one):
+        sealed under the person's data key, made now if the person had none, unless the
+        person was erased. An official's name is their public name.
+        """
+        keys: list[tuple[str, bytes]] = []
         with self.archive.engine.connect() as conn:
             found = self._row(conn, rid)
             if found is None:
@@ -389,25 +395,63 @@ class Records:
             merged = {k: v for k, v in {**data, **values}.items() if v is not None}
             self._rules(conn, rtype, merged, "", {}, rid)
             if rtype == "person":
-                if is_protected(merged["roles"]) and merged.get("public_name"):
+                given = check_sealed(sealed or {}, "")
+                if not is_protected(merged["roles"]):
+                    if "name" in given:  # officials acting in office are named
+                        values["public_name"] = given.pop("name")
+                elif merged.get("public_name"):
                     raise InputError("public_name: a protected person's name stays sealed")
-                if sealed:
-                    if data.get("erased"):
-                        raise InputError(f"{rid} was erased; its sealed fields cannot be set again")
-                    old = self.sealer.open(conn, rid, data["sealed"]) if "sealed" in data else {}
-                    key = self.sealer.key(conn, rid)
-                    if key is None:
-                        raise InputError(
-                            f"{rid} has no sealed fields yet; add them with the person"
-                        )
-                    new = {**(old or {}), **{k: v for k, v in sealed.items() if v is not None}}
-                    values["sealed"] = self.sealer.seal(rid, key, new)
+                if given:
+                    box = self._reseal(conn, rid, data, given, keys)
+                    if box is not None or "sealed" in data:
+                        values["sealed"] = box
             elif sealed:
                 raise InputError("sealed fields exist only for persons")
         if not values:
             raise InputError("nothing to change: give at least one field")
-        self.archive.append_batch([("record.updated", {"type": rtype, "id": rid, "set": values})])
+
+        def store_keys(conn: Connection) -> None:
+            for pid, wrapped in keys:
+                self.sealer.store_key(conn, pid, wrapped)
+
+        self.archive.append_batch(
+            [("record.updated", {"type": rtype, "id": rid, "set": values})],
+            also=store_keys if keys else None,
+        )
         return Created([rid], checker.unresolved)
+
+    def _reseal(
+        self,
+        conn: Connection,
+        rid: str,
+        data: Mapping[str, Any],
+        given: Mapping[str, str | None],
+        keys: list[tuple[str, bytes]],
+    ) -> str | None:
+        """The new sealed box of person ``rid`` (None once every field is cleared)."""
+        if data.get("erased"):
+            raise InputError(
+                f"{rid} was erased; its sealed fields are gone and cannot be set again "
+                "(add the person anew if they agree)"
+            )
+        key = self.sealer.key(conn, rid)
+        old: dict[str, Any] = {}
+        if "sealed" in data:
+            opened = self.sealer.open(conn, rid, data["sealed"]) if key is not None else None
+            if opened is None:
+                raise VerificationError(
+                    f"the data key of {rid} is missing though it was not erased; "
+                    "its sealed fields cannot be opened",
+                    where=f"person {rid}",
+                )
+            old = opened
+        new = {k: v for k, v in {**old, **given}.items() if v}
+        if not new:
+            return None
+        if key is None:
+            key, wrapped = self.sealer.new_key(rid)
+            keys.append((rid, wrapped))
+        return self.sealer.seal(rid, key, new)
 
     def erase(self, person_id: str) -> None:
         """Destroy a person's data key: their sealed fields become unrecoverable."""
