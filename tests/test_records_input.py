@@ -20,6 +20,7 @@ from sahid.records.transfer import (
     from_json,
     import_files,
     json_schema,
+    to_csv,
     to_json,
 )
 
@@ -408,3 +409,46 @@ def test_unit_hierarchy_cannot_loop(arc, tmp_path):
     with pytest.raises(InputError, match=r"parent: .*loop"):
         r.add("unit", {"name": "Self", "parent": "self"}, rid="self")
     arc.verify()
+
+
+# --- 5. erased persons round-trip ---------------------------------------------------------
+
+
+def test_erased_persons_survive_export_and_import(make_archive, tmp_path):
+    a = make_archive(name="a")
+    inc = _incident(a)
+    gone = a.records.add(
+        "person", {"roles": [{"incident": inc, "role": "victim"}]}, sealed={"name": "PLANTED"}
+    ).ids[0]
+    kept = a.records.add(
+        "person", {"roles": [{"incident": inc, "role": "witness"}]}, sealed={"name": "Kept"}
+    ).ids[0]
+    a.records.erase(gone)
+    data = export_records(a, include_sealed=True)
+    by_id = {p["id"]: p for p in data["person"]}
+    assert by_id[gone]["erased"] is True and "sealed" not in by_id[gone]
+    assert "erased" not in by_id[kept]
+    (tmp_path / "all.json").write_text(to_json(data), encoding="utf-8")
+    b = make_archive(name="b")
+    import_files(b, [tmp_path / "all.json"])
+    assert export_records(b, include_sealed=True) == data
+    assert b.records.get(gone, reveal=True)["sealed"] == "erased"
+    b.verify()
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    for t, items in data.items():
+        (folder / f"{PLURAL[t]}.csv").write_text(
+            to_csv(TYPES[t], items, include_sealed=True), encoding="utf-8"
+        )
+    c = make_archive(name="c")
+    import_files(c, sorted(folder.iterdir()))
+    assert export_records(c, include_sealed=True) == data
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        _doc(persons=[{"roles": f"{inc}:victim", "erased": True, "sealed": {"name": "x"}}])
+    )
+    with pytest.raises(InputError, match=r"persons\[0\].sealed: .*erased"):
+        import_files(a, [bad])
+    bad.write_text(_doc(persons=[{"roles": f"{inc}:victim", "erased": "maybe"}]))
+    with pytest.raises(InputError, match=r"persons\[0\].erased: 'maybe' is not true or false"):
+        import_files(a, [bad])

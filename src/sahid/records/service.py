@@ -48,6 +48,7 @@ class Draft:
     id: str | None = None
     sealed: dict[str, str] | None = None  # plaintext name/contacts/notes of a person
     where: str = ""  # prefix of error messages: "incidents.csv row 2, column "
+    erased: bool = False  # a person erased in the archive exported from
 
 
 @dataclass
@@ -248,8 +249,12 @@ class Records:
                     self._person(conn, rid, values, d, body, keys, counts)
                 elif d.sealed:
                     raise InputError(f"{d.where}sealed fields exist only for persons")
+                elif d.erased:
+                    raise InputError(f"{d.where}erased: only persons are erased")
                 made[rid] = values
                 items.append(("link.added" if rtype.name == "link" else "record.created", body))
+                if d.erased:
+                    items.append(("erased", {"type": "person", "id": rid}))
 
         def store_keys(conn: Connection) -> None:
             for pid, wrapped in keys:
@@ -276,6 +281,11 @@ class Records:
                 "not public; give it as the sealed name (--name) instead"
             )
         sealed = {k: v for k, v in check_sealed(d.sealed or {}, d.where).items() if v}
+        if d.erased and sealed:
+            raise InputError(
+                f"{d.where}sealed: an erased person has no sealed fields; "
+                "drop them, or the erased mark"
+            )
         if not protected and "name" in sealed and not values.get("public_name"):
             values["public_name"] = sealed.pop("name")  # officials acting in office are named
         if not values.get("pseudonym"):

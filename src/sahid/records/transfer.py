@@ -29,6 +29,7 @@ from sahid.records.model import (
     SEALED_FIELDS,
     TYPES,
     RecordType,
+    as_bool,
     check_text,
     record_type,
     shown,
@@ -100,8 +101,7 @@ def export_records(
             for rid, raw in rows:
                 data = json.loads(raw)
                 sealed = data.pop("sealed", None)
-                data.pop("erased", None)
-                item: dict[str, Any] = {"id": rid, **data}
+                item: dict[str, Any] = {"id": rid, **data}  # with "erased": true, if so
                 for f in TYPES[t].fields:
                     if f.ref == ("evidence",) and f.name in item:
                         item[f.name] = "sha256:" + sha[item[f.name]]
@@ -167,8 +167,10 @@ def columns(rtype: RecordType, *, include_sealed: bool = False) -> list[str]:
             cols += [f.name, f"{f.name}_district", f"{f.name}_detail", f"{f.name}_id"]
         else:
             cols.append(f.name)
-    if rtype.name == "person" and include_sealed:
-        cols += [f"sealed_{k}" for k in SEALED_FIELDS]
+    if rtype.name == "person":
+        cols.append("erased")
+        if include_sealed:
+            cols += [f"sealed_{k}" for k in SEALED_FIELDS]
     return cols
 
 
@@ -200,6 +202,8 @@ def to_csv(
                 row[f.name] = "true" if v else "false"
             else:
                 row[f.name] = str(v)
+        if item.get("erased"):
+            row["erased"] = "true"
         for k, text in (item.get("sealed") or {}).items():
             row[f"sealed_{k}"] = text
         writer.writerow(row)
@@ -280,7 +284,8 @@ def from_json(name: str, content: str) -> list[Draft]:
             sealed = fields.pop("sealed", None)
             if sealed is not None and not isinstance(sealed, dict):
                 raise InputError(f"{where}sealed: must be an object")
-            drafts.append(Draft(t, fields, rid, sealed, where))
+            erased = t == "person" and as_bool(fields.pop("erased", False), f"{where}erased")
+            drafts.append(Draft(t, fields, rid, sealed, where, erased))
     return drafts
 
 
@@ -347,7 +352,8 @@ def _draft(rtype: RecordType, cells: dict[str, str], where: str) -> Draft:
             if f.name in JSON_CELLS and cell.lstrip().startswith("["):
                 fields[f.name] = _loads(cell, f"{where}{f.name}")
     sealed = {k: cells[f"sealed_{k}"] for k in SEALED_FIELDS if f"sealed_{k}" in cells}
-    return Draft(rtype.name, fields, cells.get("id"), sealed or None, where)
+    erased = "erased" in cells and as_bool(cells["erased"], f"{where}erased")
+    return Draft(rtype.name, fields, cells.get("id"), sealed or None, where, erased)
 
 
 def import_files(
@@ -385,6 +391,10 @@ def json_schema() -> dict[str, Any]:
                 "description": "Sealed fields (only in exports made with --include-sealed).",
                 "properties": {k: {"type": "string"} for k in SEALED_FIELDS},
                 "additionalProperties": False,
+            }
+            fprops["erased"] = {
+                "type": "boolean",
+                "description": "The person was erased: their sealed fields are gone for ever.",
             }
         defs[t] = {
             "type": "object",
