@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select, text
 
 from sahid.errors import InputError, NotFound, VerificationError
+from sahid.records import duplicates as dup
 from sahid.records import search as fts
 from sahid.records.dates import parse_date
 from sahid.records.model import (
@@ -49,6 +50,7 @@ class Draft:
     sealed: dict[str, str] | None = None  # plaintext name/contacts/notes of a person
     where: str = ""  # prefix of error messages: "incidents.csv row 2, column "
     erased: bool = False  # a person erased in the archive exported from
+    row: str = ""  # the row, for messages about a whole row: "incidents.csv row 2"
 
 
 @dataclass
@@ -212,12 +214,24 @@ class Records:
             if rid not in taken and self._row(conn, rid) is None:
                 return rid
 
-    def create(self, drafts: Sequence[Draft]) -> Created:
-        """Check and append a batch of records in one transaction (all or nothing)."""
+    def create(
+        self,
+        drafts: Sequence[Draft],
+        *,
+        imported: bool = False,
+        allow_duplicates: bool = False,
+    ) -> Created:
+        """Check and append a batch of records in one transaction (all or nothing).
+
+        ``imported`` fingerprints every record (:mod:`sahid.records.duplicates`) and
+        refuses rows imported before, unless ``allow_duplicates``.
+        """
         if not drafts:
             raise InputError("nothing to add")
         items: list[tuple[str, dict[str, Any]]] = []
         keys: list[tuple[str, bytes]] = []
+        rows: list[dup.Row] = []
+        fp_key = self.archive.vault.subkey(dup.SUBKEY) if imported else b""
         with self.archive.engine.connect() as conn:
             pending: dict[str, str] = {}
             for d in drafts:
@@ -245,16 +259,34 @@ class Records:
                 values = checker.fields(rtype, d.fields, d.where)
                 self._rules(conn, rtype.name, values, d.where, made, rid)
                 body: dict[str, Any] = {"type": rtype.name, "id": rid, "fields": values}
+                sealed: tuple[bytes, dict[str, str]] | None = None
+                auto = not values.get("pseudonym")
                 if rtype.name == "person":
-                    self._person(conn, rid, values, d, body, keys, counts)
+                    sealed = self._person(conn, rid, values, d, body, keys, counts)
                 elif d.sealed:
                     raise InputError(f"{d.where}sealed fields exist only for persons")
                 elif d.erased:
                     raise InputError(f"{d.where}erased: only persons are erased")
+                if imported:
+                    public = {k: v for k, v in values.items() if not (auto and k == "pseudonym")}
+                    body["fingerprint"] = dup.fingerprint(fp_key, rtype.name, public, d.erased)
+                    if sealed is not None:
+                        body["sealed_fingerprint"] = dup.sealed_fingerprint(*sealed)
+                    rows.append(dup.Row(body["fingerprint"], sealed[1] if sealed else None))
                 made[rid] = values
                 items.append(("link.added" if rtype.name == "link" else "record.created", body))
                 if d.erased:
                     items.append(("erased", {"type": "person", "id": rid}))
+            if imported and not allow_duplicates:
+                found = dup.first_duplicate(conn, self.sealer, rows)
+                if found is not None:
+                    d = drafts[found[0]]
+                    row = d.row or d.where.rstrip(". ") or f"record {found[0] + 1}"
+                    raise InputError(
+                        f"{row}: this {d.type} was imported before as {found[1]}; nothing was "
+                        "imported (give rows ids to tell them apart, or import again with "
+                        "--allow-duplicates)"
+                    )
 
         def store_keys(conn: Connection) -> None:
             for pid, wrapped in keys:

@@ -285,7 +285,7 @@ def from_json(name: str, content: str) -> list[Draft]:
             if sealed is not None and not isinstance(sealed, dict):
                 raise InputError(f"{where}sealed: must be an object")
             erased = t == "person" and as_bool(fields.pop("erased", False), f"{where}erased")
-            drafts.append(Draft(t, fields, rid, sealed, where, erased))
+            drafts.append(Draft(t, fields, rid, sealed, where, erased, where[:-1]))
     return drafts
 
 
@@ -321,7 +321,9 @@ def from_csv(name: str, content: str, rtype_name: str) -> list[Draft]:
         for h, cell in zip(header, row, strict=True):
             check_text(cell, where + h)
         cells = {h: c for h, c in zip(header, row, strict=True) if c.strip()}
-        drafts.append(_draft(rtype, cells, where))
+        draft = _draft(rtype, cells, where)
+        draft.row = f"{name} row {n}"
+        drafts.append(draft)
     return drafts
 
 
@@ -357,16 +359,24 @@ def _draft(rtype: RecordType, cells: dict[str, str], where: str) -> Draft:
 
 
 def import_files(
-    archive: Archive, paths: Sequence[Path], rtype: str | None = None
+    archive: Archive,
+    paths: Sequence[Path],
+    rtype: str | None = None,
+    *,
+    allow_duplicates: bool = False,
 ) -> tuple[list[str], list[str]]:
-    """Import every file in one transaction; returns (ids, warnings)."""
+    """Import every file in one transaction; returns (ids, warnings).
+
+    Rows imported before (the same checked fields: see :mod:`sahid.records.duplicates`)
+    are refused, naming the first, unless ``allow_duplicates``.
+    """
     drafts: list[Draft] = []
     for path in paths:
         drafts += read_file(path, rtype)
     if not drafts:
         raise InputError("the files hold no records; nothing was imported")
     drafts.sort(key=lambda d: ORDER.index(d.type))  # stable: file order within a type
-    created = archive.records.create(drafts)
+    created = archive.records.create(drafts, imported=True, allow_duplicates=allow_duplicates)
     return created.ids, created.warnings
 
 
