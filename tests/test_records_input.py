@@ -24,6 +24,8 @@ from sahid.records.transfer import (
     to_json,
 )
 
+from conftest import FAST_KDF, PASSPHRASE
+
 KDF = ["--kdf-memory", "65536", "--kdf-time", "3"]
 INCIDENTS_CSV = (
     "title_en,start,type\n"
@@ -551,3 +553,47 @@ def test_erased_persons_survive_export_and_import(make_archive, tmp_path):
     bad.write_text(_doc(persons=[{"roles": f"{inc}:victim", "erased": "maybe"}]))
     with pytest.raises(InputError, match=r"persons\[0\].erased: 'maybe' is not true or false"):
         import_files(a, [bad])
+
+
+# --- 6. the demo's sample ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sample", "message"),
+    [
+        ({"units": [{"id": "u-1"}]}, r"units\[0\].name: missing"),
+        (
+            {"units": [{"id": "u-1", "name": "Police"}], "incidents": [{"id": "i"}]},
+            r"incidents\[0\]",
+        ),
+        ({"units": "x"}, "units must be a list"),
+        (
+            {"incidents": [{"id": "i", "title": {"en": "t"}, "start": "2025", "type": "riot"}]},
+            "'riot' is not allowed",
+        ),
+        ([1, 2], "must be an object"),
+    ],
+)
+def test_demo_with_a_bad_sample_leaves_nothing(tmp_path, sample, message):
+    from sahid.demo import build_demo
+
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(sample), encoding="utf-8")
+    target = tmp_path / "demo"
+    with pytest.raises(InputError, match=message) as e:
+        build_demo(target, PASSPHRASE, sample=path, kdf=FAST_KDF)
+    assert "\n" not in e.value.message and "bad.json" in e.value.message
+    assert not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]  # no temporary left
+    target.mkdir()  # an empty folder given by the user stays, empty
+    with pytest.raises(InputError):
+        build_demo(target, PASSPHRASE, sample=path, kdf=FAST_KDF)
+    assert target.is_dir() and list(target.iterdir()) == []
+
+
+def test_demo_cli_with_a_bad_sample(tmp_path, passfile, cli):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"units": [{"id": "u-1"}]}), encoding="utf-8")
+    p = cli("demo", str(tmp_path / "d"), "--sample", str(path), "--passphrase-file", str(passfile))
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "units[0].name" in p.stderr and not (tmp_path / "d").exists()
