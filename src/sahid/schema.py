@@ -169,6 +169,19 @@ search_docs = Table(
 )
 
 
+# One row per imported record: a keyed fingerprint of its checked fields (and, for a
+# person, of its sealed fields under the person's own key), from its ``record.created``
+# entry, so that importing the same rows again is refused (sahid.records.duplicates).
+import_fingerprints = Table(
+    "import_fingerprints",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("fingerprint", Text, nullable=False, index=True),
+    Column("sealed_fingerprint", Text),
+    Column("seq", Integer, nullable=False),
+)
+
+
 # A derived copy (redaction) and the original it was made from, with the exact
 # operations (from `redaction.made`): the chain original-hash → copy-hash.
 derivations = Table(

@@ -442,7 +442,7 @@ def update(
         typer.Option(
             "--set",
             help="FIELD=VALUE (repeat; empty VALUE clears; lists use ';'; a person's "
-            "name/contacts/notes are sealed).",
+            "name, contacts and notes are sealed, an official's name is public).",
         ),
     ],
     archive: ArchiveOpt = None,
@@ -452,20 +452,20 @@ def update(
 ) -> None:
     """Change fields of any record (incident status, link status, ...); one ledger entry."""
     fields: dict[str, Any] = {}
-    sealed: dict[str, str] = {}
     for a in assignments:
         key, sep, value = a.partition("=")
         if not sep:
             raise InputError(f"--set {a!r}: write FIELD=VALUE")
         key = key.strip()
-        if key in SEALED_FIELDS:
-            sealed[key] = value
-        elif key.count(".") == 1 and key.split(".")[1] in LANGS:
+        if key.count(".") == 1 and key.split(".")[1] in LANGS:
             base, lang = key.split(".")
             fields.setdefault(base, {})[lang] = value
         else:
             fields[key] = value if value != "" else None
     with open_archive(archive, passphrase_file, member, write=True) as arc:
+        sealed: dict[str, str | None] = {}
+        if arc.records.kind_of(record_id) == "person":  # other records' names are fields
+            sealed = {k: fields.pop(k) for k in SEALED_FIELDS if k in fields}
         if any(isinstance(v, dict) for v in fields.values()):
             current = arc.records.get(record_id)["fields"]
             for k, v in fields.items():

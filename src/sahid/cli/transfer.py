@@ -28,16 +28,27 @@ def import_(
     rtype: Annotated[
         str | None, typer.Option("--type", help="Record type of CSV files with other names.")
     ] = None,
+    allow_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--allow-duplicates",
+            help="Import rows even if the same rows were imported before (new records).",
+        ),
+    ] = False,
     archive: ArchiveOpt = None,
     passphrase_file: PassFileOpt = None,
     member: MemberOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Import records from JSON or CSV: all rows in one transaction, or none."""
+    """Import records from JSON or CSV: all rows in one transaction, or none.
+
+    Rows imported before are refused (same fields, with or without ids), unless
+    --allow-duplicates is given.
+    """
     from sahid.records.transfer import import_files
 
     with open_archive(archive, passphrase_file, member, write=True) as arc:
-        ids, warnings = import_files(arc, files, rtype)
+        ids, warnings = import_files(arc, files, rtype, allow_duplicates=allow_duplicates)
     if not json:
         for w in warnings:
             warn(w)

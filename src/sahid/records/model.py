@@ -48,6 +48,11 @@ RELATIONS = ("documents", "supports", "contradicts")
 SEALED_FIELDS = ("name", "contacts", "notes")
 
 _ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# Characters no text a documenter types holds: C0 controls but tab, newline and carriage
+# return, DEL, and the C1 controls (in a UTF-8 file, the trace of a wrong encoding).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_DIGITS = re.compile(r"[0-9]+")
+MAX_INT = 2**53 - 1  # the largest integer an entry may hold (RFC 8785, I-JSON)
 _URL = re.compile(r"https?://[^\s]+")
 _LANG = re.compile(r"[a-z]{2,3}")
 
@@ -80,7 +85,8 @@ class RecordType:
             if f.name == name:
                 return f
         raise InputError(
-            f"{self.name} has no field {name!r}; fields: {', '.join(f.name for f in self.fields)}"
+            f"{self.name} has no field {shown(name)}; "
+            f"fields: {', '.join(f.name for f in self.fields)}"
         )
 
 
@@ -272,24 +278,48 @@ RECORD_TYPES = tuple(TYPES)
 def record_type(name: str) -> RecordType:
     t = TYPES.get(name)
     if t is None:
-        raise InputError(f"unknown record type {name!r}; allowed: {', '.join(RECORD_TYPES)}")
+        raise InputError(f"unknown record type {shown(name)}; allowed: {', '.join(RECORD_TYPES)}")
     return t
 
 
 def check_id(value: str, what: str = "id") -> str:
     if not isinstance(value, str) or not _ID.fullmatch(value):
         raise InputError(
-            f"{what}: {value!r} is not a valid id; use 1-64 of a-z, 0-9, '.', '_', '-'"
+            f"{what}: {shown(value)} is not a valid id; use 1-64 of a-z, 0-9, '.', '_', '-'"
+        )
+    return value
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``repr`` of a user's value for an error message: one short line."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= limit else value[:limit] + "…")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return "a number of many digits"
+    if isinstance(value, bool | int | float) or value is None:
+        return repr(value)
+    return "a list" if isinstance(value, list) else f"a {type(value).__name__}"
+
+
+def check_text(value: str, where: str) -> str:
+    """Refuse control characters (NUL, escape, C1, ...); tabs and newlines are text."""
+    bad = _CONTROL.search(value)
+    if bad is not None:
+        raise InputError(
+            f"{where}: holds the control character U+{ord(bad.group()):04X} at position "
+            f"{bad.start() + 1}; remove it (was the file saved in another encoding?)"
         )
     return value
 
 
 def _text(f: Field, value: Any, where: str) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) and abs(value) > MAX_INT:
+            raise InputError(f"{where}: the number is too large; write it as text")
         value = str(value)
     if not isinstance(value, str):
         raise InputError(f"{where}: expected text, got {type(value).__name__}")
-    text: str = value.strip()
+    text: str = check_text(value, where).strip()
     if not text and f.required:
         raise InputError(f"{where}: is empty; it is required")
     return text
@@ -299,7 +329,7 @@ def enum_value(f: Field, value: Any, where: str) -> str:
     """An enumeration value, spelled with - or spaces as well as _."""
     text = _text(f, value, where).replace("-", "_").replace(" ", "_")
     if text not in f.choices:
-        raise InputError(f"{where}: {value!r} is not allowed; allowed: {', '.join(f.choices)}")
+        raise InputError(f"{where}: {shown(value)} is not allowed; allowed: {', '.join(f.choices)}")
     return text
 
 
@@ -311,7 +341,7 @@ def _ml(f: Field, value: Any, where: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for lang, text in value.items():
         if lang not in LANGS:
-            raise InputError(f"{where}: language {lang!r} is not one of {', '.join(LANGS)}")
+            raise InputError(f"{where}: language {shown(lang)} is not one of {', '.join(LANGS)}")
         t = _text(Field(f.name, "text"), text, f"{where}.{lang}")
         if t:
             out[lang] = t
@@ -321,6 +351,11 @@ def _ml(f: Field, value: Any, where: str) -> dict[str, str]:
 
 
 def _bool(f: Field, value: Any, where: str) -> bool:
+    return as_bool(value, where)
+
+
+def as_bool(value: Any, where: str) -> bool:
+    """true/false, also written yes/no or 1/0."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().casefold() in (
@@ -332,17 +367,20 @@ def _bool(f: Field, value: Any, where: str) -> bool:
         "0",
     ):
         return value.strip().casefold() in ("true", "yes", "1")
-    raise InputError(f"{where}: {value!r} is not true or false")
+    raise InputError(f"{where}: {shown(value)} is not true or false")
 
 
 def _int(value: Any, where: str) -> int:
+    """A whole number 0 ≤ n ≤ 2**53-1 (ASCII digits, not '²' or '٣')."""
     if isinstance(value, bool):
         raise InputError(f"{where}: expected a whole number")
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()) and len(value.strip()) < 20:
+        value = int(value.strip())
     if isinstance(value, int):
+        if not 0 <= value <= MAX_INT:
+            raise InputError(f"{where}: {shown(value)} is not a whole number from 0 to 2**53-1")
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise InputError(f"{where}: {value!r} is not a whole number")
+    raise InputError(f"{where}: {shown(value)} is not a whole number")
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -362,7 +400,7 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 def _only(value: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
     extra = sorted(set(value) - set(keys))
     if extra:
-        raise InputError(f"{where}: unknown key {extra[0]!r}; allowed: {', '.join(keys)}")
+        raise InputError(f"{where}: unknown key {shown(extra[0])}; allowed: {', '.join(keys)}")
 
 
 class Checker:
@@ -396,7 +434,7 @@ class Checker:
         for key in values:
             if key not in known:
                 raise InputError(
-                    f"{where}{key}: {rtype.name} has no field {key!r}; "
+                    f"{where}{key}: {rtype.name} has no field {shown(key)}; "
                     f"fields: {', '.join(f.name for f in rtype.fields)}"
                 )
         out: dict[str, Any] = {}
@@ -426,7 +464,7 @@ class Checker:
         if kind == "url":
             url = _text(f, value, where)
             if not _URL.fullmatch(url):
-                raise InputError(f"{where}: {url!r} is not an http(s) URL")
+                raise InputError(f"{where}: {shown(url)} is not an http(s) URL")
             return url
         if kind == "ml":
             return _ml(f, value, where)
@@ -457,14 +495,14 @@ class Checker:
             found = self.resolve_evidence(value)
             if found is None:
                 raise InputError(
-                    f"{where}: no evidence {value!r} in this archive; add the file first "
+                    f"{where}: no evidence {shown(value)} in this archive; add the file first "
                     "(`sahid add`), or give its id from `sahid ls` or sha256:HEX"
                 )
             return found
         check_id(value, where)
         if not self.exists(types, value):
             raise InputError(
-                f"{where}: no {' or '.join(types)} with id {value!r}; "
+                f"{where}: no {' or '.join(types)} with id {shown(value)}; "
                 f"list them with `sahid {types[0]} ls`"
             )
         return value
@@ -484,7 +522,7 @@ class Checker:
         place_id = value.get("place")
         if place_id is not None:
             if not self.place_known(str(place_id)):
-                raise InputError(f"{where}.place: {place_id!r} is not a gazetteer place id")
+                raise InputError(f"{where}.place: {shown(place_id)} is not a gazetteer place id")
             if value.get("within"):
                 out["within"] = True
         else:
@@ -494,7 +532,7 @@ class Checker:
             if place_id is not None:
                 out["within"] = True  # the settlement itself is not in the gazetteer
         if place_id is None:
-            self.unresolved.append(f"{where}: {name!r} is not in the gazetteer; kept as text")
+            self.unresolved.append(f"{where}: {shown(name)} is not in the gazetteer; kept as text")
         else:
             out["place"] = str(place_id)
         return out
@@ -561,6 +599,23 @@ class Checker:
         return [out[k] for k in sorted(out)]
 
 
+def check_sealed(sealed: Mapping[str, Any], where: str) -> dict[str, str | None]:
+    """A person's sealed fields as given: text, stripped; None or empty clears one."""
+    out: dict[str, str | None] = {}
+    for key, value in sealed.items():
+        if key not in SEALED_FIELDS:
+            raise InputError(
+                f"{where}sealed.{key[:40]}: not a sealed field; allowed: {', '.join(SEALED_FIELDS)}"
+            )
+        if value is None:
+            out[key] = None
+            continue
+        if not isinstance(value, str):
+            raise InputError(f"{where}sealed.{key}: expected text, got {type(value).__name__}")
+        out[key] = check_text(value, f"{where}sealed.{key}").strip() or None
+    return out
+
+
 def is_protected(roles: list[dict[str, str]]) -> bool:
     """Anyone who is not only an official acting in office is protected."""
     return any(r["role"] in PROTECTED_ROLES for r in roles)
@@ -568,5 +623,5 @@ def is_protected(roles: list[dict[str, str]]) -> bool:
 
 def check_lang(value: str, where: str) -> str:
     if not _LANG.fullmatch(value):
-        raise InputError(f"{where}: {value!r} is not a language code like az, ru or en")
+        raise InputError(f"{where}: {shown(value)} is not a language code like az, ru or en")
     return value

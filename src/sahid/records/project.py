@@ -2,7 +2,8 @@
 
 Bodies (all kinds keep one shape so import, replay and export share it)::
 
-    record.created  {"type": T, "id": ID, "fields": {...}, ["sealed": B64]}
+    record.created  {"type": T, "id": ID, "fields": {...}, ["sealed": B64],
+                     ["fingerprint": HEX, ["sealed_fingerprint": HEX]]}  (imported rows)
     link.added      {"type": "link", "id": ID, "fields": {...}}
     record.updated  {"type": T, "id": ID, "set": {field: value or null}}
     erased          {"type": "person", "id": ID}
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sahid import text as fold
 from sahid._internal.canonical import canonical_json
 from sahid.ledger import Entry
-from sahid.records import search
+from sahid.records import duplicates, search
 from sahid.records.model import TYPES, RecordType
 from sahid.schema import facets, records
 
@@ -148,6 +149,8 @@ def record_created(conn: Connection, entry: Entry) -> None:
         ],
     )
     _index(conn, entry.seq, b["type"], b["id"], data)
+    if "fingerprint" in b:
+        duplicates.record_fingerprint(conn, entry.seq, b)
 
 
 def record_updated(conn: Connection, entry: Entry) -> None:

@@ -15,16 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, text
 
-from sahid.errors import InputError, NotFound
+from sahid.errors import InputError, NotFound, VerificationError
+from sahid.records import duplicates as dup
 from sahid.records import search as fts
 from sahid.records.dates import parse_date
 from sahid.records.model import (
     PROTECTED_ROLES,
-    SEALED_FIELDS,
     TYPES,
     Checker,
     check_id,
     check_lang,
+    check_sealed,
     enum_value,
     is_protected,
     record_type,
@@ -47,7 +48,9 @@ class Draft:
     fields: dict[str, Any]
     id: str | None = None
     sealed: dict[str, str] | None = None  # plaintext name/contacts/notes of a person
-    where: str = ""
+    where: str = ""  # prefix of error messages: "incidents.csv row 2, column "
+    erased: bool = False  # a person erased in the archive exported from
+    row: str = ""  # the row, for messages about a whole row: "incidents.csv row 2"
 
 
 @dataclass
@@ -211,12 +214,24 @@ class Records:
             if rid not in taken and self._row(conn, rid) is None:
                 return rid
 
-    def create(self, drafts: Sequence[Draft]) -> Created:
-        """Check and append a batch of records in one transaction (all or nothing)."""
+    def create(
+        self,
+        drafts: Sequence[Draft],
+        *,
+        imported: bool = False,
+        allow_duplicates: bool = False,
+    ) -> Created:
+        """Check and append a batch of records in one transaction (all or nothing).
+
+        ``imported`` fingerprints every record (:mod:`sahid.records.duplicates`) and
+        refuses rows imported before, unless ``allow_duplicates``.
+        """
         if not drafts:
             raise InputError("nothing to add")
         items: list[tuple[str, dict[str, Any]]] = []
         keys: list[tuple[str, bytes]] = []
+        rows: list[dup.Row] = []
+        fp_key = self.archive.vault.subkey(dup.SUBKEY) if imported else b""
         with self.archive.engine.connect() as conn:
             pending: dict[str, str] = {}
             for d in drafts:
@@ -242,14 +257,36 @@ class Records:
             for rid, d in zip(ids, drafts, strict=True):
                 rtype = record_type(d.type)
                 values = checker.fields(rtype, d.fields, d.where)
-                self._rules(conn, rtype.name, values, d.where, made)
+                self._rules(conn, rtype.name, values, d.where, made, rid)
                 body: dict[str, Any] = {"type": rtype.name, "id": rid, "fields": values}
+                sealed: tuple[bytes, dict[str, str]] | None = None
+                auto = not values.get("pseudonym")
                 if rtype.name == "person":
-                    self._person(conn, rid, values, d, body, keys, counts)
+                    sealed = self._person(conn, rid, values, d, body, keys, counts)
                 elif d.sealed:
                     raise InputError(f"{d.where}sealed fields exist only for persons")
+                elif d.erased:
+                    raise InputError(f"{d.where}erased: only persons are erased")
+                if imported:
+                    public = {k: v for k, v in values.items() if not (auto and k == "pseudonym")}
+                    body["fingerprint"] = dup.fingerprint(fp_key, rtype.name, public, d.erased)
+                    if sealed is not None:
+                        body["sealed_fingerprint"] = dup.sealed_fingerprint(*sealed)
+                    rows.append(dup.Row(body["fingerprint"], sealed[1] if sealed else None))
                 made[rid] = values
                 items.append(("link.added" if rtype.name == "link" else "record.created", body))
+                if d.erased:
+                    items.append(("erased", {"type": "person", "id": rid}))
+            if imported and not allow_duplicates:
+                found = dup.first_duplicate(conn, self.sealer, rows)
+                if found is not None:
+                    d = drafts[found[0]]
+                    row = d.row or d.where.rstrip(". ") or f"record {found[0] + 1}"
+                    raise InputError(
+                        f"{row}: this {d.type} was imported before as {found[1]}; nothing was "
+                        "imported (give rows ids to tell them apart, or import again with "
+                        "--allow-duplicates)"
+                    )
 
         def store_keys(conn: Connection) -> None:
             for pid, wrapped in keys:
@@ -267,19 +304,20 @@ class Records:
         body: dict[str, Any],
         keys: list[tuple[str, bytes]],
         counts: dict[tuple[str, str], int],
-    ) -> None:
+    ) -> tuple[bytes, dict[str, str]] | None:
+        """Pseudonym, public name and sealed fields; returns (data key, sealed fields)."""
         protected = is_protected(values["roles"])
         if protected and values.get("public_name"):
             raise InputError(
                 f"{d.where}public_name: a {values['roles'][0]['role']}'s name is sealed, "
                 "not public; give it as the sealed name (--name) instead"
             )
-        sealed = {k: v.strip() for k, v in (d.sealed or {}).items() if v and v.strip()}
-        for k in sealed:
-            if k not in SEALED_FIELDS:
-                raise InputError(
-                    f"{d.where}sealed.{k}: not a sealed field; allowed: {', '.join(SEALED_FIELDS)}"
-                )
+        sealed = {k: v for k, v in check_sealed(d.sealed or {}, d.where).items() if v}
+        if d.erased and sealed:
+            raise InputError(
+                f"{d.where}sealed: an erased person has no sealed fields; "
+                "drop them, or the erased mark"
+            )
         if not protected and "name" in sealed and not values.get("public_name"):
             values["public_name"] = sealed.pop("name")  # officials acting in office are named
         if not values.get("pseudonym"):
@@ -291,10 +329,12 @@ class Records:
                 counts[slot] = self._count_role(conn, *slot)
             values["pseudonym"] = f"{first['role'].capitalize()} {letters(counts[slot])}"
             counts[slot] += 1
-        if sealed:
-            key, wrapped = self.sealer.new_key(rid)
-            body["sealed"] = self.sealer.seal(rid, key, sealed)
-            keys.append((rid, wrapped))
+        if not sealed:
+            return None
+        key, wrapped = self.sealer.new_key(rid)
+        body["sealed"] = self.sealer.seal(rid, key, sealed)
+        keys.append((rid, wrapped))
+        return key, sealed
 
     def _count_role(self, conn: Connection, incident: str, role: str) -> int:
         rows = conn.execute(
@@ -326,8 +366,19 @@ class Records:
         v: dict[str, Any],
         where: str,
         made: Mapping[str, dict[str, Any]],
+        rid: str,
     ) -> None:
         """Checks that span fields or records."""
+        if rtype == "unit" and v.get("parent"):
+            chain, at = [rid], v["parent"]
+            while at is not None and at not in chain:
+                chain.append(at)
+                at = self._data(conn, at, made).get("parent")
+            if at == rid:
+                raise InputError(
+                    f"{where}parent: {v['parent']} would make the unit hierarchy loop "
+                    f"({' → '.join([*chain, rid])}); a unit cannot lie within itself"
+                )
         if rtype in ("incident", "detention") and v.get("end") and v.get("start"):
             lo = parse_date(v["start"], "start").bounds()[0]
             if parse_date(v["end"], "end").bounds()[1] < lo:
@@ -367,9 +418,15 @@ class Records:
         return self.create([Draft(rtype, fields, rid, sealed)])
 
     def update(
-        self, rid: str, fields: dict[str, Any], *, sealed: dict[str, str] | None = None
+        self, rid: str, fields: dict[str, Any], *, sealed: Mapping[str, str | None] | None = None
     ) -> Created:
-        """Change fields (None clears one); a person's sealed fields are re-sealed."""
+        """Change fields (None clears one) in one ``record.updated`` entry.
+
+        ``sealed`` (persons only) sets name, contacts or notes (None or "" clears one):
+        sealed under the person's data key, made now if the person had none, unless the
+        person was erased. An official's name is their public name.
+        """
+        keys: list[tuple[str, bytes]] = []
         with self.archive.engine.connect() as conn:
             found = self._row(conn, rid)
             if found is None:
@@ -378,27 +435,65 @@ class Records:
             checker = self._checker(conn, {})
             values = checker.fields(record_type(rtype), fields, "", partial=True)
             merged = {k: v for k, v in {**data, **values}.items() if v is not None}
-            self._rules(conn, rtype, merged, "", {})
+            self._rules(conn, rtype, merged, "", {}, rid)
             if rtype == "person":
-                if is_protected(merged["roles"]) and merged.get("public_name"):
+                given = check_sealed(sealed or {}, "")
+                if not is_protected(merged["roles"]):
+                    if "name" in given:  # officials acting in office are named
+                        values["public_name"] = given.pop("name")
+                elif merged.get("public_name"):
                     raise InputError("public_name: a protected person's name stays sealed")
-                if sealed:
-                    if data.get("erased"):
-                        raise InputError(f"{rid} was erased; its sealed fields cannot be set again")
-                    old = self.sealer.open(conn, rid, data["sealed"]) if "sealed" in data else {}
-                    key = self.sealer.key(conn, rid)
-                    if key is None:
-                        raise InputError(
-                            f"{rid} has no sealed fields yet; add them with the person"
-                        )
-                    new = {**(old or {}), **{k: v for k, v in sealed.items() if v is not None}}
-                    values["sealed"] = self.sealer.seal(rid, key, new)
+                if given:
+                    box = self._reseal(conn, rid, data, given, keys)
+                    if box is not None or "sealed" in data:
+                        values["sealed"] = box
             elif sealed:
                 raise InputError("sealed fields exist only for persons")
         if not values:
             raise InputError("nothing to change: give at least one field")
-        self.archive.append_batch([("record.updated", {"type": rtype, "id": rid, "set": values})])
+
+        def store_keys(conn: Connection) -> None:
+            for pid, wrapped in keys:
+                self.sealer.store_key(conn, pid, wrapped)
+
+        self.archive.append_batch(
+            [("record.updated", {"type": rtype, "id": rid, "set": values})],
+            also=store_keys if keys else None,
+        )
         return Created([rid], checker.unresolved)
+
+    def _reseal(
+        self,
+        conn: Connection,
+        rid: str,
+        data: Mapping[str, Any],
+        given: Mapping[str, str | None],
+        keys: list[tuple[str, bytes]],
+    ) -> str | None:
+        """The new sealed box of person ``rid`` (None once every field is cleared)."""
+        if data.get("erased"):
+            raise InputError(
+                f"{rid} was erased; its sealed fields are gone and cannot be set again "
+                "(add the person anew if they agree)"
+            )
+        key = self.sealer.key(conn, rid)
+        old: dict[str, Any] = {}
+        if "sealed" in data:
+            opened = self.sealer.open(conn, rid, data["sealed"]) if key is not None else None
+            if opened is None:
+                raise VerificationError(
+                    f"the data key of {rid} is missing though it was not erased; "
+                    "its sealed fields cannot be opened",
+                    where=f"person {rid}",
+                )
+            old = opened
+        new = {k: v for k, v in {**old, **given}.items() if v}
+        if not new:
+            return None
+        if key is None:
+            key, wrapped = self.sealer.new_key(rid)
+            keys.append((rid, wrapped))
+        return self.sealer.seal(rid, key, new)
 
     def erase(self, person_id: str) -> None:
         """Destroy a person's data key: their sealed fields become unrecoverable."""

@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from sahid.errors import InputError
-from sahid.records.model import LANGS, SEALED_FIELDS, TYPES, RecordType, record_type
+from sahid.records.model import (
+    LANGS,
+    SEALED_FIELDS,
+    TYPES,
+    RecordType,
+    as_bool,
+    check_text,
+    record_type,
+    shown,
+)
 from sahid.records.service import Draft
 from sahid.schema import evidence, records
 
@@ -49,6 +58,8 @@ ORDER = (
 PLURAL = {t: ("persons" if t == "person" else t + "s") for t in ORDER}
 SINGULAR = {p: t for t, p in PLURAL.items()}
 JSON_CELLS = ("claims", "hearings", "roles")
+# Deeper than any record needs (a claim's framing list is 6 levels down in a file).
+MAX_DEPTH = 16
 
 
 def type_for_name(path: Path, given: str | None) -> str:
@@ -90,8 +101,7 @@ def export_records(
             for rid, raw in rows:
                 data = json.loads(raw)
                 sealed = data.pop("sealed", None)
-                data.pop("erased", None)
-                item: dict[str, Any] = {"id": rid, **data}
+                item: dict[str, Any] = {"id": rid, **data}  # with "erased": true, if so
                 for f in TYPES[t].fields:
                     if f.ref == ("evidence",) and f.name in item:
                         item[f.name] = "sha256:" + sha[item[f.name]]
@@ -157,8 +167,10 @@ def columns(rtype: RecordType, *, include_sealed: bool = False) -> list[str]:
             cols += [f.name, f"{f.name}_district", f"{f.name}_detail", f"{f.name}_id"]
         else:
             cols.append(f.name)
-    if rtype.name == "person" and include_sealed:
-        cols += [f"sealed_{k}" for k in SEALED_FIELDS]
+    if rtype.name == "person":
+        cols.append("erased")
+        if include_sealed:
+            cols += [f"sealed_{k}" for k in SEALED_FIELDS]
     return cols
 
 
@@ -190,6 +202,8 @@ def to_csv(
                 row[f.name] = "true" if v else "false"
             else:
                 row[f.name] = str(v)
+        if item.get("erased"):
+            row["erased"] = "true"
         for k, text in (item.get("sealed") or {}).items():
             row[f"sealed_{k}"] = text
         writer.writerow(row)
@@ -218,21 +232,44 @@ def read_file(path: Path, rtype_name: str | None = None) -> list[Draft]:
     raise InputError(f"{path.name}: import reads .json or .csv files")
 
 
-def from_json(name: str, content: str) -> list[Draft]:
+def _loads(content: str, where: str) -> Any:
+    """``json.loads`` failing only with InputError, and never deeper than MAX_DEPTH."""
     try:
-        doc = json.loads(content)
+        value = json.loads(content)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        raise InputError(f"{where}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise InputError(f"{where}: nested too deeply; records never are") from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise InputError(f"{where}: a number has too many digits; write it as text") from None
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(
+                f"{where}: nested too deeply (more than {MAX_DEPTH} levels); records never are"
+            )
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value
+
+
+def from_json(name: str, content: str) -> list[Draft]:
+    doc = _loads(content, name)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(f'{name}: not a sahid records file (needs "format": "{FORMAT}")')
     if doc.get("version") != VERSION:
         raise InputError(
-            f"{name}: version {doc.get('version')!r} is not supported (need {VERSION})"
+            f"{name}: version {shown(doc.get('version'))} is not supported (need {VERSION})"
         )
     allowed = {"format", "version", *SINGULAR}
     for key in doc:
         if key not in allowed:
-            raise InputError(f"{name}: unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
+            raise InputError(
+                f"{name}: unknown key {shown(key)}; allowed: {', '.join(sorted(allowed))}"
+            )
     drafts = []
     for t in ORDER:
         items = doc.get(PLURAL[t], [])
@@ -247,7 +284,8 @@ def from_json(name: str, content: str) -> list[Draft]:
             sealed = fields.pop("sealed", None)
             if sealed is not None and not isinstance(sealed, dict):
                 raise InputError(f"{where}sealed: must be an object")
-            drafts.append(Draft(t, fields, rid, sealed, where))
+            erased = t == "person" and as_bool(fields.pop("erased", False), f"{where}erased")
+            drafts.append(Draft(t, fields, rid, sealed, where, erased, where[:-1]))
     return drafts
 
 
@@ -264,7 +302,7 @@ def from_csv(name: str, content: str, rtype_name: str) -> list[Draft]:
     allowed = columns(rtype, include_sealed=True)
     for h in header:
         if h not in allowed:
-            raise InputError(f"{name}: unknown column {h!r}; allowed: {', '.join(allowed)}")
+            raise InputError(f"{name}: unknown column {shown(h)}; allowed: {', '.join(allowed)}")
     if len(set(header)) != len(header):
         raise InputError(f"{name}: a column appears twice in the header")
     for f in rtype.fields:
@@ -280,8 +318,12 @@ def from_csv(name: str, content: str, rtype_name: str) -> list[Draft]:
             raise InputError(
                 f"{name} row {n}: has {len(row)} cells but the header has {len(header)} columns"
             )
+        for h, cell in zip(header, row, strict=True):
+            check_text(cell, where + h)
         cells = {h: c for h, c in zip(header, row, strict=True) if c.strip()}
-        drafts.append(_draft(rtype, cells, where))
+        draft = _draft(rtype, cells, where)
+        draft.row = f"{name} row {n}"
+        drafts.append(draft)
     return drafts
 
 
@@ -310,25 +352,31 @@ def _draft(rtype: RecordType, cells: dict[str, str], where: str) -> Draft:
             cell = cells[f.name]
             fields[f.name] = cell
             if f.name in JSON_CELLS and cell.lstrip().startswith("["):
-                try:
-                    fields[f.name] = json.loads(cell)
-                except json.JSONDecodeError:
-                    raise InputError(f"{where}{f.name}: not valid JSON") from None
+                fields[f.name] = _loads(cell, f"{where}{f.name}")
     sealed = {k: cells[f"sealed_{k}"] for k in SEALED_FIELDS if f"sealed_{k}" in cells}
-    return Draft(rtype.name, fields, cells.get("id"), sealed or None, where)
+    erased = "erased" in cells and as_bool(cells["erased"], f"{where}erased")
+    return Draft(rtype.name, fields, cells.get("id"), sealed or None, where, erased)
 
 
 def import_files(
-    archive: Archive, paths: Sequence[Path], rtype: str | None = None
+    archive: Archive,
+    paths: Sequence[Path],
+    rtype: str | None = None,
+    *,
+    allow_duplicates: bool = False,
 ) -> tuple[list[str], list[str]]:
-    """Import every file in one transaction; returns (ids, warnings)."""
+    """Import every file in one transaction; returns (ids, warnings).
+
+    Rows imported before (the same checked fields: see :mod:`sahid.records.duplicates`)
+    are refused, naming the first, unless ``allow_duplicates``.
+    """
     drafts: list[Draft] = []
     for path in paths:
         drafts += read_file(path, rtype)
     if not drafts:
         raise InputError("the files hold no records; nothing was imported")
     drafts.sort(key=lambda d: ORDER.index(d.type))  # stable: file order within a type
-    created = archive.records.create(drafts)
+    created = archive.records.create(drafts, imported=True, allow_duplicates=allow_duplicates)
     return created.ids, created.warnings
 
 
@@ -353,6 +401,10 @@ def json_schema() -> dict[str, Any]:
                 "description": "Sealed fields (only in exports made with --include-sealed).",
                 "properties": {k: {"type": "string"} for k in SEALED_FIELDS},
                 "additionalProperties": False,
+            }
+            fprops["erased"] = {
+                "type": "boolean",
+                "description": "The person was erased: their sealed fields are gone for ever.",
             }
         defs[t] = {
             "type": "object",
