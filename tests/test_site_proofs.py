@@ -107,8 +107,11 @@ def _build(arc: Archive, out: Path) -> Site:
         },
     )
     seqs = {arc.entry(s).kind: s for s in range(arc.size - 5, arc.size)}
-    noted = next(s for s in range(arc.size) if "note" in arc.entry(s).body.get("fields", {}))
-    person = next(s for s in range(arc.size) if "sealed" in arc.entry(s).body)
+    # Notes and sealed boxes are entries of their own (the public part stands alone).
+    noted = next(s for s in range(arc.size) if "note" in arc.entry(s).body.get("set", {}))
+    person = next(s for s in range(arc.size) if "sealed" in arc.entry(s).body.get("set", {}))
+    assert arc.entry(person - 1).kind == "record.created"
+    assert may_reveal(arc.entry(person - 1)) is None  # the person's pseudonymous record
     incident = next(
         s
         for s in range(arc.size)

@@ -72,6 +72,33 @@ def title_of(rtype: str, data: Mapping[str, Any], lang: str = "en") -> str:
     return "" if value is None else str(value)
 
 
+#: Fields that are never published: a private note, a person's sealed box.
+PRIVATE_FIELDS = ("note", "sealed")
+
+
+def _public_first(kind: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``body`` as entries whose public part stands alone: what was given, without its
+    note and sealed box, then (if there were any) a ``record.updated`` setting them.
+
+    A published site reveals the entries behind each published record; an entry holding
+    a note or a name must stay withheld (only its leaf hash and proof are shown). Kept
+    apart, the public entry can be revealed and checked, and the private one withheld.
+    """
+    holder = "set" if kind == "record.updated" else "fields"
+    fields = dict(body[holder])
+    private = {k: fields.pop(k) for k in PRIVATE_FIELDS if k in fields}
+    if kind != "record.updated" and "sealed" in body:
+        private["sealed"] = body["sealed"]
+        body = {k: v for k, v in body.items() if k != "sealed"}
+    if not private:
+        return [(kind, body)]
+    out: list[tuple[str, dict[str, Any]]] = []
+    if fields or kind != "record.updated":
+        out.append((kind, {**body, holder: fields}))
+    out.append(("record.updated", {"type": body["type"], "id": body["id"], "set": private}))
+    return out
+
+
 def letters(n: int) -> str:
     """0 → A, 25 → Z, 26 → AA: pseudonym letters."""
     out = ""
@@ -274,7 +301,8 @@ class Records:
                         body["sealed_fingerprint"] = dup.sealed_fingerprint(*sealed)
                     rows.append(dup.Row(body["fingerprint"], sealed[1] if sealed else None))
                 made[rid] = values
-                items.append(("link.added" if rtype.name == "link" else "record.created", body))
+                kind = "link.added" if rtype.name == "link" else "record.created"
+                items.extend(_public_first(kind, body))
                 if d.erased:
                     items.append(("erased", {"type": "person", "id": rid}))
             if imported and not allow_duplicates:
@@ -457,7 +485,7 @@ class Records:
                 self.sealer.store_key(conn, pid, wrapped)
 
         self.archive.append_batch(
-            [("record.updated", {"type": rtype, "id": rid, "set": values})],
+            _public_first("record.updated", {"type": rtype, "id": rid, "set": values}),
             also=store_keys if keys else None,
         )
         return Created([rid], checker.unresolved)
