@@ -86,7 +86,8 @@ def _transcode(src: Path, dst: Path) -> None:
 
 def main() -> Path:
     from sahid.media.phash import phash
-    from sahid.media.redact import redact_image, redact_video
+    from sahid.media.redact import redact_image
+    from sahid.media.video import redact_video
 
     tmp = Path(tempfile.mkdtemp(prefix="sahid-bench-media-"))
     try:

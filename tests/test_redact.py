@@ -26,14 +26,9 @@ from mediagen import (
 )
 from sahid.errors import InputError
 from sahid.media.faces import Box, detect_faces, detect_faces_array
-from sahid.media.redact import (
-    PIXEL_LIMIT,
-    Operation,
-    mute_audio,
-    redact_image,
-    redact_video,
-)
+from sahid.media.redact import PIXEL_LIMIT, Operation, redact_image
 from sahid.media.thumbs import image_thumbnail, video_keyframes
+from sahid.media.video import mute_audio, redact_video
 
 EXIFTOOL = shutil.which("exiftool")
 WITH_FACES = ["astronaut", "camera"]

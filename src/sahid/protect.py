@@ -59,7 +59,8 @@ def redact(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Make a redacted, metadata-free copy of an evidence item and store it as evidence."""
-    from sahid.media.redact import mute_audio, redact_image, redact_video
+    from sahid.media.redact import redact_image
+    from sahid.media.video import mute_audio, redact_video
 
     report = progress or _quiet
     row = resolve(archive, evidence_id)

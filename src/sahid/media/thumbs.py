@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image
 
 from sahid.errors import InputError, SahidError
-from sahid.media.redact import PathLike, _one_line, _open_image, _open_media
+from sahid.media.redact import PathLike, _one_line, _open_image
+from sahid.media.video import _open_media
 
 __all__ = ["image_thumbnail", "video_keyframes"]
 
