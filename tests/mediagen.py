@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,20 @@ def video_frames(path: Path, every: int = 1) -> list[np.ndarray[Any, Any]]:
             for i, f in enumerate(container.decode(video=0))
             if i % every == 0
         ]
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width``×``height`` pixels but holds a few bytes (a bomb)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    idat = b"IDAT" + zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", len(idat) - 4)
+        + idat
+        + struct.pack(">I", zlib.crc32(idat))
+        + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    )

@@ -58,7 +58,16 @@ def test_redact_thumbs_similar_capture_commands(tmp_path, passfile, cli, site):
     thumbs = ok("thumbs", a, "-o", str(tmp_path / "thumbs"))
     assert len(thumbs["thumbnails"]) == 1 and (tmp_path / "thumbs" / "thumb-00.jpg").is_file()
     near = ok("similar", a)
-    assert b in [n["evidence"] for n in near]
+    assert b in [n["evidence"] for n in near["similar"]] and near["skipped"] == []
+    whole = encoded(photo("coffee"), quality=90)
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 2])
+    cut = ok("add", str(tmp_path / "cut.jpg"))[0]["evidence"]
+    p = cli("similar", a, env=env)
+    assert p.returncode == 0 and "Traceback" not in p.stderr
+    assert f"warning: not compared: {cut} is truncated or damaged" in p.stderr
+    assert b in p.stdout
+    p = cli("similar", cut, env=env)
+    assert p.returncode == 1 and p.stderr.startswith(f"error: {cut} is truncated or damaged")
 
     cap = ok("capture", f"{site}/news.html")
     assert cap["capture"]["title"] == "Official statement"

@@ -96,8 +96,60 @@ def test_thumbnails_are_stored_encrypted_and_not_orphans(photos):
 def test_similar_finds_the_resized_copy_not_the_other_photo(photos):
     arc, ids = photos
     found = find_similar(arc, ids["astronaut.jpg"])
-    assert [f["evidence"] for f in found] == [ids["astronaut-small.jpg"]]
+    assert [f["evidence"] for f in found["similar"]] == [ids["astronaut-small.jpg"]]
+    assert found["skipped"] == [] and found["evidence"] == ids["astronaut.jpg"]
     assert json.dumps(found)
+
+
+def test_similar_skips_damaged_and_oversized_pictures(photos, tmp_path):
+    """Regression: a truncated JPEG or a 30000×30000 PNG in the archive crashed `similar`."""
+    from mediagen import make_audio, png_header
+
+    arc, ids = photos
+    whole = _jpeg(Image.fromarray(skdata.chelsea()))
+    bad = {
+        "cut.jpg": whole[: len(whole) // 2],
+        "bomb.png": png_header(30_000, 30_000),
+    }
+    bad_ids = {}
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+        (res,) = arc.add([tmp_path / name])
+        bad_ids[name] = res.evidence
+    for _ in range(2):  # computed, then from the cache: the same answer
+        found = find_similar(arc, ids["astronaut.jpg"])
+        assert [f["evidence"] for f in found["similar"]] == [ids["astronaut-small.jpg"]]
+        reasons = {s["evidence"]: s["reason"] for s in found["skipped"]}
+        assert set(reasons) == set(bad_ids.values())
+        assert "truncated or damaged" in reasons[bad_ids["cut.jpg"]]
+        assert "30000×30000 pixels, over the limit" in reasons[bad_ids["bomb.png"]]
+        assert all("\n" not in r and "/proc/" not in r for r in reasons.values())
+    # the queried item itself: a clear error naming it, not "no near-duplicates"
+    with pytest.raises(InputError, match=rf"^{bad_ids['cut.jpg']} is truncated"):
+        find_similar(arc, bad_ids["cut.jpg"])
+    (sound,) = arc.add([make_audio(tmp_path / "talk.wav")])
+    with pytest.raises(InputError, match=rf"^{sound.evidence} is a sound recording"):
+        find_similar(arc, sound.evidence)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 400)
+    (video,) = arc.add([broken])
+    with pytest.raises(InputError, match=rf"^{video.evidence} is not a video"):
+        find_similar(arc, video.evidence)
+
+
+def test_similar_recomputes_hashes_cached_by_another_version(photos):
+    from sqlalchemy import insert, select
+
+    from sahid.schema import phashes
+
+    arc, ids = photos
+    with arc.engine.begin() as conn:  # as an older sahid left them: no version, no reason
+        conn.execute(insert(phashes), [{"evidence_id": ids["astronaut-small.jpg"], "hashes": ""}])
+    found = find_similar(arc, ids["astronaut.jpg"])
+    assert [f["evidence"] for f in found["similar"]] == [ids["astronaut-small.jpg"]]
+    with arc.engine.connect() as conn:
+        rows = dict(conn.execute(select(phashes.c.evidence_id, phashes.c.hashes)).all())
+    assert rows[ids["astronaut-small.jpg"]].startswith("v")
 
 
 def test_jobs_run_by_name_with_progress(photos):

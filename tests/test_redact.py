@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import struct
 import subprocess
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from mediagen import (
     make_audio,
     make_video,
     photo,
+    png_header,
     video_frames,
 )
 from sahid.errors import InputError
@@ -252,32 +251,16 @@ def test_other_formats_become_png(fmt: str) -> None:
     assert b"Secret" not in out.getvalue()
 
 
-def _png_header(width: int, height: int) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    idat = b"IDAT" + zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + struct.pack(">I", len(ihdr))
-        + chunk
-        + struct.pack(">I", zlib.crc32(chunk))
-        + struct.pack(">I", len(idat) - 4)
-        + idat
-        + struct.pack(">I", zlib.crc32(idat))
-        + b"\x00\x00\x00\x00IEND\xaeB`\x82"
-    )
-
-
 @pytest.mark.parametrize("size", [(11_000, 10_000), (20_000, 20_000)])
 def test_decompression_bomb_refused(size: tuple[int, int]) -> None:
     assert size[0] * size[1] > PIXEL_LIMIT
     with pytest.raises(InputError) as info:
-        redact_image(_png_header(*size), io.BytesIO(), faces=True, name="bomb.png")
+        redact_image(png_header(*size), io.BytesIO(), faces=True, name="bomb.png")
     message = info.value.message
     assert f"image is {size[0]}×{size[1]} pixels, over the limit of 100 megapixels" in message
     assert message.startswith("bomb.png") and "\n" not in message
     with pytest.raises(InputError, match="over the limit"):
-        image_thumbnail(_png_header(*size))
+        image_thumbnail(png_header(*size))
 
 
 def test_truncated_and_garbage_images() -> None:

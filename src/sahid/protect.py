@@ -89,10 +89,11 @@ def redact(
                     regions=regions,
                     mute=mute,
                     progress=lambda d, t: report("frames", d, t),
+                    name=row["evidence_id"],
                 )
                 ext = "mp4"
             else:
-                ops = mute_audio(original, out_path, mute)
+                ops = mute_audio(original, out_path, mute, name=row["evidence_id"])
                 ext = "m4a"
         report("storing", 0, 1)
         stored = store_blob(
@@ -195,7 +196,9 @@ def make_thumbnails(
                 (None, image_thumbnail(original.read_bytes(), name=row["evidence_id"]))
             ]
         else:
-            frames = [(ms, jpeg) for ms, jpeg in video_keyframes(original, count)]
+            frames = [
+                (ms, jpeg) for ms, jpeg in video_keyframes(original, count, name=row["evidence_id"])
+            ]
     store = archive.blobs
     rows = []
     for idx, (ms, jpeg) in enumerate(frames):
@@ -237,59 +240,103 @@ def read_thumbnail(archive: Archive, blob: str) -> bytes:
 # --- near-duplicates -------------------------------------------------------------------
 
 
-def _hashes(archive: Archive, row: dict[str, Any]) -> list[int]:
-    from PIL import Image
+def _cache_prefix() -> str:
+    from sahid.media.phash import HASHES_VERSION
 
-    from sahid.media.phash import image_hashes, video_hashes
+    return f"v{HASHES_VERSION} "
 
-    with archive.engine.connect() as conn:
-        cached = conn.execute(
-            select(phashes.c.hashes).where(phashes.c.evidence_id == row["evidence_id"])
-        ).scalar()
-    if cached is not None:
-        return [int(h, 16) for h in str(cached).split()]
+
+def _compute_hashes(archive: Archive, row: dict[str, Any]) -> list[int]:
+    """Perceptual hashes of one item; InputError (naming the item) if it cannot be hashed."""
+    from sahid.media.phash import WORK_SIDE, image_hashes, video_hashes
+    from sahid.media.redact import _open_image
+
+    eid = row["evidence_id"]
     kind = _kind(row["media_type"])
+    if kind == "audio":
+        raise InputError(f"{eid} is a sound recording: similar compares pictures and videos")
+    with decrypted(archive, row) as original:
+        if kind == "image":
+            # the same guarded decoder as redaction: pixel limit, truncation, orientation
+            image, _ = _open_image(original.read_bytes(), eid, draft=WORK_SIDE)
+            return image_hashes(image)
+        return video_hashes(original, name=eid)
+
+
+def _hashes(archive: Archive, row: dict[str, Any]) -> list[int]:
+    """The item's hashes, from the ``phashes`` cache or computed and cached.
+
+    The cache holds ``v<version> <hex> <hex> ...``, or ``v<version> ! <reason>`` for an item
+    that could not be hashed (raised again as InputError); rows of another version (older
+    hashing) are computed anew.
+    """
+    eid = row["evidence_id"]
+    prefix = _cache_prefix()
+    with archive.engine.connect() as conn:
+        cached = conn.execute(select(phashes.c.hashes).where(phashes.c.evidence_id == eid)).scalar()
+    if cached is not None and str(cached).startswith(prefix):
+        rest = str(cached)[len(prefix) :]
+        if rest.startswith("! "):
+            raise InputError(rest[2:])
+        return [int(h, 16) for h in rest.split()]
+    problem: InputError | None = None
+    values: list[int] = []
     try:
-        with decrypted(archive, row) as original:
-            if kind == "image":
-                with Image.open(original) as img:
-                    values = image_hashes(img)
-            else:
-                values = video_hashes(original)
-    except InputError:
-        values = []  # damaged media: nothing to compare, recorded as such
+        values = _compute_hashes(archive, row)
+        text = prefix + " ".join(f"{v:016x}" for v in values)
+    except InputError as exc:
+        problem = exc
+        text = prefix + "! " + " ".join(exc.message.split())
     with archive.engine.begin() as conn:
-        conn.execute(
-            insert(phashes),
-            [{"evidence_id": row["evidence_id"], "hashes": " ".join(f"{v:016x}" for v in values)}],
-        )
+        conn.execute(delete(phashes).where(phashes.c.evidence_id == eid))
+        conn.execute(insert(phashes), [{"evidence_id": eid, "hashes": text}])
+    if problem is not None:
+        raise problem
     return values
 
 
 def find_similar(
     archive: Archive, evidence_id: str, *, max_distance: int = 10, progress: Progress | None = None
-) -> list[dict[str, Any]]:
-    """Pictures and videos whose perceptual hashes are within ``max_distance`` bits."""
+) -> dict[str, Any]:
+    """Pictures and videos whose perceptual hashes are within ``max_distance`` bits.
+
+    Returns ``{"evidence", "max_distance", "similar": [{"evidence", "distance"}],
+    "skipped": [{"evidence", "reason"}]}``: other items that cannot be decoded (damaged,
+    truncated, over the pixel limit) are skipped and listed, never fatal. The queried item
+    itself must be a picture or video that can be hashed, else InputError.
+    """
     from sahid.media.phash import similar
 
     report = progress or _quiet
     row = resolve(archive, evidence_id)
+    eid = row["evidence_id"]
+    if row["size"] == 0:
+        raise InputError(f"{eid} is empty (0 bytes): nothing to compare")
     _kind(row["media_type"])
     mine = _hashes(archive, row)
     with archive.engine.connect() as conn:
         others = [
             dict(r._mapping)
             for r in conn.execute(select(evidence).order_by(evidence.c.added_seq))
-            if r.evidence_id != row["evidence_id"]
+            if r.evidence_id != eid
             and (r.media_type in IMAGE_TYPES or r.media_type.startswith("video/"))
         ]
-    candidates = {}
+    candidates: dict[str, list[int]] = {}
+    skipped: list[dict[str, str]] = []
     for i, other in enumerate(others):
-        candidates[other["evidence_id"]] = _hashes(archive, other)
+        try:
+            candidates[other["evidence_id"]] = _hashes(archive, other)
+        except InputError as exc:
+            skipped.append({"evidence": other["evidence_id"], "reason": exc.message})
         report("hashing", i + 1, len(others))
-    if not mine:
-        return []
-    return [{"evidence": e, "distance": d} for e, d in similar(mine, candidates, max_distance)]
+    return {
+        "evidence": eid,
+        "max_distance": max_distance,
+        "similar": [
+            {"evidence": e, "distance": d} for e, d in similar(mine, candidates, max_distance)
+        ],
+        "skipped": skipped,
+    }
 
 
 # --- web capture -----------------------------------------------------------------------

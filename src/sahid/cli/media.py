@@ -19,6 +19,7 @@ from sahid.cli.common import (
     emit,
     open_archive,
     progress_bar,
+    warn,
 )
 from sahid.errors import InputError
 
@@ -161,12 +162,22 @@ def similar(
         progress_bar(not json) as bar,
     ):
         found = find_similar(arc, evidence_id, max_distance=max_distance, progress=bar)
+    for s in found["skipped"]:
+        warn(f"not compared: {s['reason']}")
     if json:
         sys.stdout.write(jsonlib.dumps(found, indent=2) + "\n")
         return
-    if not found:
-        console.print("no near-duplicates", markup=False)
-    for f in found:
+    if not found["similar"]:
+        console.print(
+            "no near-duplicates"
+            + (
+                f" ({len(found['skipped'])} item(s) could not be compared)"
+                if found["skipped"]
+                else ""
+            ),
+            markup=False,
+        )
+    for f in found["similar"]:
         console.print(f"{f['evidence']}  distance {f['distance']}", markup=False)
 
 

@@ -20,10 +20,24 @@ from PIL import Image
 from sahid.media.redact import PathLike
 from sahid.media.thumbs import sample_frames
 
-__all__ = ["CROPS", "hamming", "image_hashes", "phash", "similar", "video_hashes"]
+__all__ = [
+    "CROPS",
+    "HASHES_VERSION",
+    "WORK_SIDE",
+    "hamming",
+    "image_hashes",
+    "phash",
+    "similar",
+    "video_hashes",
+]
 
 #: Shares cut from each side for the extra hashes of :func:`image_hashes`.
 CROPS = (0.05, 0.1)
+#: Changes whenever :func:`image_hashes` or :func:`video_hashes` would give other values:
+#: cached hashes of another version are computed anew.
+HASHES_VERSION = 2
+#: Pictures need not be decoded larger than this (longer side, pixels) to be hashed.
+WORK_SIDE = 512
 
 _SIZE = 32
 _LOW = 8
@@ -74,9 +88,9 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
-def video_hashes(path: PathLike, count: int = 5) -> list[int]:
-    """Hashes of up to ``count`` frames spread evenly over a video."""
-    return [phash(image) for _, image in sample_frames(path, count)]
+def video_hashes(path: PathLike, count: int = 5, *, name: str | None = None) -> list[int]:
+    """Hashes of up to ``count`` frames spread evenly over a video (``name`` labels errors)."""
+    return [phash(image) for _, image in sample_frames(path, count, name=name)]
 
 
 def similar(

@@ -188,6 +188,7 @@ def redact_video(
     mute: Sequence[tuple[int, int]] = (),
     progress: Progress | None = None,
     detect_every: int = DETECT_EVERY,
+    name: str | None = None,
 ) -> list[Operation]:
     """Write to ``dst_path`` an MP4 (H.264, and AAC or copied audio) redacted copy.
 
@@ -197,9 +198,10 @@ def redact_video(
     ``regions`` are ``(x, y, w, h)`` of the upright frame and cover the whole video;
     ``mute`` lists ``(start_ms, end_ms)`` of silence, from the start of the file.
     ``progress(done_frames, total_frames)`` is called as frames are written (the total is
-    an estimate, 0 if unknown). Partial output is removed on failure.
+    an estimate, 0 if unknown). Partial output is removed on failure. ``name`` labels
+    errors (default: the file name).
     """
-    label = Path(src_path).name
+    label = name or Path(src_path).name
     if detect_every < 1:
         raise InputError("detect_every must be 1 or more")
     mute_ranges = _check_mute(mute, label)
@@ -420,15 +422,20 @@ class _VideoState:
 
 
 def mute_audio(
-    src_path: PathLike, dst_path: PathLike, mute: Sequence[tuple[int, int]]
+    src_path: PathLike,
+    dst_path: PathLike,
+    mute: Sequence[tuple[int, int]],
+    *,
+    name: str | None = None,
 ) -> list[Operation]:
     """Write to ``dst_path`` an M4A (AAC) copy of an audio file, silent in ``mute`` ranges.
 
     Only the first audio stream is kept; there is no metadata or cover art in the copy.
+    ``name`` labels errors (default: the file name).
     """
     import av
 
-    label = Path(src_path).name
+    label = name or Path(src_path).name
     ranges = _check_mute(mute, label)
     inp = _open_media(src_path, label)
     dst = Path(dst_path)
