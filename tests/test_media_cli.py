@@ -55,6 +55,12 @@ def test_redact_thumbs_similar_capture_commands(tmp_path, passfile, cli, site):
     out = tmp_path / "safe.jpg"
     done = ok("redact", a, "--region", "0,0,50,50", "-o", str(out))
     assert done["faces"] >= 1 and out.is_file()
+    assert done["no_face_found"] is False
+    (tmp_path / "c.jpg").write_bytes(encoded(photo("coffee"), quality=90))
+    c = ok("add", str(tmp_path / "c.jpg"))[0]["evidence"]
+    p = cli("redact", c, env=env)
+    assert p.returncode == 0
+    assert f"warning: no face was found in {c}: look at the copy" in p.stderr
     thumbs = ok("thumbs", a, "-o", str(tmp_path / "thumbs"))
     assert len(thumbs["thumbnails"]) == 1 and (tmp_path / "thumbs" / "thumb-00.jpg").is_file()
     near = ok("similar", a)

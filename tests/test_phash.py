@@ -7,6 +7,7 @@ import itertools
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
@@ -73,6 +74,13 @@ def test_hash_is_64_bit_and_deterministic() -> None:
     assert 20 < bin(h).count("1") < 44  # median split: about half the bits set
     assert len(image_hashes(image)) == 3 and image_hashes(image)[0] == h
     assert image_hashes(Image.new("RGB", (6, 6))) == [phash(Image.new("RGB", (6, 6)))]
+
+
+def test_deep_pictures_hash_like_their_8_bit_copy() -> None:
+    grey = np.asarray(photo("astronaut").convert("L"), dtype=np.uint16)
+    deep = Image.fromarray(grey * 257)
+    assert deep.mode == "I;16"
+    assert hamming(phash(deep), phash(photo("astronaut").convert("L"))) <= 2
 
 
 def test_hamming_and_similar() -> None:

@@ -202,6 +202,16 @@ def test_a_failed_redaction_stores_nothing(make_archive, tmp_path):
     assert arc.size == size and arc.gc() == []
 
 
+def test_redaction_that_found_no_face_says_so(photos):
+    arc, ids = photos
+    assert redact(arc, ids["astronaut.jpg"])["no_face_found"] is False
+    assert redact(arc, ids["coffee.jpg"])["no_face_found"] is True
+    assert (
+        redact(arc, ids["coffee.jpg"], faces=False, regions=[(0, 0, 9, 9)])["no_face_found"]
+        is False
+    )  # nothing was searched for
+
+
 def test_redacting_again_returns_the_recorded_copy(photos):
     arc, ids = photos
     first = redact(arc, ids["coffee.jpg"])

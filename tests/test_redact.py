@@ -251,6 +251,41 @@ def test_other_formats_become_png(fmt: str) -> None:
     assert b"Secret" not in out.getvalue()
 
 
+def _deep(kind: str) -> bytes:
+    """The astronaut in greyscale with more than 8 bits a sample (as scientific cameras,
+    scanners and raw converters write them)."""
+    grey = np.asarray(photo("astronaut").convert("L"), dtype=np.float64)
+    if kind == "png16":
+        return encoded(Image.fromarray((grey * 257).astype(np.uint16)), "PNG")
+    if kind == "tiff16":
+        return encoded(Image.fromarray((grey * 257).astype(np.uint16)), "TIFF")
+    if kind == "tiff-float":
+        return encoded(Image.fromarray((grey / 255).astype(np.float32)), "TIFF")
+    return encoded(Image.fromarray((grey * 257).astype(np.int32)), "TIFF")  # mode I
+
+
+@pytest.mark.parametrize("kind", ["png16", "tiff16", "tiff-float", "tiff32"])
+def test_deep_pictures_scaled_not_clipped(kind: str) -> None:
+    """Regression: a 16-bit PNG (mode I;16) was clipped to almost white, no face found."""
+    src = _deep(kind)
+    opened = Image.open(io.BytesIO(src))
+    assert opened.mode in ("I;16", "F", "I")
+    grey = np.asarray(photo("astronaut").convert("L"), dtype=np.float64)
+    out = io.BytesIO()
+    ops = redact_image(src, out, faces=True, name="astro16.png")
+    assert [op.kind for op in ops] == ["face"]
+    result = Image.open(io.BytesIO(out.getvalue()))
+    assert result.format == "PNG" and result.mode == "L"
+    after = np.asarray(result, dtype=np.float64)
+    mask = _outside(ops, after.shape)
+    assert np.abs(after - grey)[mask].max() <= 1  # the same picture, in 8 bits
+    assert np.abs(after - grey)[~mask].mean() > 10  # the face really changed
+    assert detect_faces(result) == []
+    assert len(detect_faces(opened)) == 1  # the detector itself scales, too
+    thumb = Image.open(io.BytesIO(image_thumbnail(src)))
+    assert abs(np.asarray(thumb, dtype=np.float64).mean() - grey.mean()) < 3
+
+
 @pytest.mark.parametrize("size", [(11_000, 10_000), (20_000, 20_000)])
 def test_decompression_bomb_refused(size: tuple[int, int]) -> None:
     assert size[0] * size[1] > PIXEL_LIMIT

@@ -58,7 +58,11 @@ def redact(
     mute: Sequence[tuple[int, int]] = (),
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Make a redacted, metadata-free copy of an evidence item and store it as evidence."""
+    """Make a redacted, metadata-free copy of an evidence item and store it as evidence.
+
+    The result's ``no_face_found`` is true when faces were searched for and none was
+    found: the copy must then be looked at before it is published.
+    """
     from sahid.media.redact import redact_image
     from sahid.media.video import mute_audio, redact_video
 
@@ -115,6 +119,9 @@ def redact(
         "operations": operations,
         "faces": sum(1 for o in operations if o.get("kind") == "face"),
     }
+    # The detector misses faces (turned away, tiny, blurred, in shadow): say so plainly, so
+    # that nobody publishes the copy believing its faces are covered.
+    result["no_face_found"] = bool(faces and kind != "audio" and result["faces"] == 0)
     if stored.result.status == "received" and any(
         d["copy"] == stored.result.evidence for d in derived_from(archive, row["evidence_id"])
     ):

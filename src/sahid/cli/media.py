@@ -98,6 +98,11 @@ def redact(
         )
         if output is not None:
             arc.get(done["copy"], output)
+    if done["no_face_found"]:
+        warn(
+            f"no face was found in {done['original']}: look at the copy {done['copy']} "
+            "before publishing it, and cover any face the detector missed with --region"
+        )
     emit(
         json,
         done,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from sahid.media.pixels import is_high_depth, to_8bit
 from sahid.media.redact import PathLike
 from sahid.media.thumbs import sample_frames
 
@@ -56,6 +57,8 @@ def _dct_matrix(n: int) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 def phash(image: Image.Image) -> int:
     """The 64-bit perceptual hash of a picture (bit 63 is the lowest frequency)."""
+    if is_high_depth(image):
+        image = to_8bit(image)
     gray = image.convert("L").resize((_SIZE, _SIZE), Image.Resampling.LANCZOS)
     pixels = np.asarray(gray, dtype=np.float64)
     d = _dct_matrix(_SIZE)

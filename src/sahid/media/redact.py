@@ -31,6 +31,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from sahid.errors import InputError
 from sahid.media.faces import Box, detect_faces_array
+from sahid.media.pixels import is_high_depth, to_8bit
 
 __all__ = [
     "DETECT_EVERY",
@@ -252,10 +253,15 @@ def _open_image(data: bytes, label: str, *, draft: int | None = None) -> tuple[I
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:
-    """A copy in L, LA, RGB or RGBA, converted to sRGB if it carries an ICC profile."""
+    """A copy in L, LA, RGB or RGBA, converted to sRGB if it carries an ICC profile.
+
+    16-bit, 32-bit and floating-point greyscale pictures become 8-bit L, scaled (not clipped).
+    """
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     icc = image.info.get("icc_profile")
-    if image.mode not in ("L", "LA", "RGB", "RGBA"):
+    if is_high_depth(image):
+        image = to_8bit(image)
+    elif image.mode not in ("L", "LA", "RGB", "RGBA"):
         try:
             image = image.convert("RGBA" if has_alpha else "RGB")
         except Exception:
