@@ -46,14 +46,18 @@ def make_video(
     pix_fmt: str = "yuv420p",
     container: str = "mp4",
     sideways: bool = False,
+    faststart: bool = False,
 ) -> Path:
     """An MP4 (H.264) with the astronaut's face moving across, and a 440 Hz sine track.
 
     ``sideways``: frames are stored turned 90° counterclockwise with a display matrix that
-    turns them upright again, as phones record portrait video.
+    turns them upright again, as phones record portrait video. ``faststart``: the index
+    (moov) comes before the data, as in files made for streaming; such a file still opens
+    when its end is cut off.
     """
     patch = face_patch((size[0] * 3 // 8, size[1] * 17 // 30))
-    out = av.open(str(path), "w", format=container)
+    options = {"movflags": "faststart"} if faststart else {}
+    out = av.open(str(path), "w", format=container, options=options)
     with out:
         video: Any = out.add_stream(codec, rate=fps)
         video.width, video.height = (size[1], size[0]) if sideways else size

@@ -212,6 +212,30 @@ def test_redaction_that_found_no_face_says_so(photos):
     )  # nothing was searched for
 
 
+def test_truncated_video_is_refused_and_nothing_stored(make_archive, tmp_path):
+    """Regression: a moov-first MP4 cut at 60 % was stored as a 14-frame "redacted copy",
+    and with --mute the error named /proc/self/fd/8 instead of the evidence."""
+    from mediagen import make_video
+
+    arc = make_archive()
+    whole = make_video(tmp_path / "whole.mp4", seconds=3, faststart=True).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: len(whole) * 6 // 10])
+    (res,) = arc.add([cut])
+    size = arc.size
+    for mute in ([], [(500, 1000)]):
+        with pytest.raises(InputError, match=rf"^{res.evidence} is truncated or damaged"):
+            redact(arc, res.evidence, mute=mute)
+    assert arc.size == size and arc.gc() == [] and derived_from(arc, res.evidence) == []
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 400)
+    (bad,) = arc.add([broken])
+    for call in (redact, make_thumbnails):
+        with pytest.raises(InputError, match=rf"^{bad.evidence} is not a video") as info:
+            call(arc, bad.evidence)
+        assert "/proc/" not in info.value.message
+
+
 def test_redacting_again_returns_the_recorded_copy(photos):
     arc, ids = photos
     first = redact(arc, ids["coffee.jpg"])

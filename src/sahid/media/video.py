@@ -74,8 +74,11 @@ def _open_media(src: PathLike, label: str) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="replace")
     except Exception as exc:
+        # FFmpeg's message ends with the path opened (a /proc/self/fd/N of a memfd): the
+        # label names the file instead.
+        reason = str(getattr(exc, "strerror", None) or _one_line(exc))
         raise InputError(
-            f"{label} is not a video or audio file sahid can read ({_one_line(exc)})"
+            f"{label} is not a video or audio file sahid can read ({reason})"
         ) from None
 
 
@@ -108,6 +111,60 @@ def _discard(path: Path, before: tuple[int, int, int] | None) -> None:
 def _start_seconds(container: av.container.InputContainer) -> Fraction:
     start = container.start_time
     return Fraction(start, 1_000_000) if start is not None else Fraction(0)
+
+
+#: A stream may end this much before the duration its container states (seconds).
+END_TOLERANCE = Fraction(1)
+
+
+def _incomplete(label: str, detail: str) -> InputError:
+    return InputError(
+        f"{label} is truncated or damaged ({detail}): use the original or a complete copy"
+    )
+
+
+class _Extent:
+    """How much of a file the demuxer delivered: packets per stream, and where they end.
+
+    A file cut short (a download or a copy that stopped) still opens when its index comes
+    first (a moov-first MP4), and decoding then simply stops early: :meth:`check` compares
+    what was read with what the container announces, so that a copy of part of a
+    recording is refused instead of being passed off as the whole.
+    """
+
+    def __init__(self, label: str, origin: Fraction) -> None:
+        self.label = label
+        self.origin = origin
+        self.packets: dict[int, int] = {}
+        self.end = Fraction(0)
+
+    def see(self, packet: Any) -> None:
+        if not packet.size:
+            return  # the flush packet a demuxer gives at the end of each stream
+        when = None
+        if packet.pts is not None and packet.time_base is not None:
+            when = Fraction(packet.pts) * packet.time_base - self.origin
+            end = when + Fraction(packet.duration or 0) * packet.time_base
+            self.end = max(self.end, end)
+        if packet.is_corrupt:
+            at = f" at {float(when):.1f} s" if when is not None else ""
+            raise _incomplete(self.label, f"its data stops{at}")
+        index = packet.stream.index
+        self.packets[index] = self.packets.get(index, 0) + 1
+
+    def check(self, stream: Any, what: str, expected: int, duration: Fraction | None) -> None:
+        """``expected``: the frames the container's index lists (0: unknown), read while
+        the container was open; ``duration``: what it says it lasts (None: don't trust)."""
+        got = self.packets.get(stream.index, 0)
+        if expected > 0:
+            if got < expected:
+                raise _incomplete(
+                    self.label, f"only {got} of its {expected} {what} frames are in the file"
+                )
+        elif duration is not None and self.end < duration - END_TOLERANCE:
+            raise _incomplete(
+                self.label, f"it ends at {float(self.end):.1f} s of {float(duration):.1f} s"
+            )
 
 
 class _Muter:
@@ -284,8 +341,12 @@ def _redact_video(
                 packet.stream = aout
                 out.mux(packet)
 
+        extent = _Extent(label, origin)
+        expected = vin.frames or 0
+        duration = Fraction(inp.duration, 1_000_000) if inp.duration else None
         try:
             for packet in inp.demux(streams):
+                extent.see(packet)
                 if packet.stream is vin:
                     for frame in packet.decode():
                         state.push(frame)
@@ -308,6 +369,7 @@ def _redact_video(
             ) from None
         if state.frames == 0:
             raise InputError(f"{label} holds no video frames: give the original recording")
+        extent.check(vin, "video", expected, duration)
         for held in backlog:
             audio(held)
         state.finish()
@@ -451,8 +513,11 @@ def mute_audio(
                 muter = _Muter(out, ain, ranges, origin)
                 out.metadata.clear()
                 decoded = 0
+                extent = _Extent(label, origin)
+                expected = ain.frames or 0
                 try:
                     for packet in inp.demux(ain):
+                        extent.see(packet)
                         for frame in packet.decode():
                             muter.process(frame)
                             decoded += 1
@@ -465,6 +530,8 @@ def mute_audio(
                     raise InputError(f"{label} is damaged: {_one_line(exc)}") from None
                 if decoded == 0:
                     raise InputError(f"{label} holds no sound: give the original recording")
+                # audio durations are often estimated from the bit rate: frames only
+                extent.check(ain, "sound", expected, None)
                 muter.flush()
     except SahidError:
         _discard(dst, before)
