@@ -86,3 +86,39 @@ def test_redact_thumbs_similar_capture_commands(tmp_path, passfile, cli, site):
     assert region.returncode == 1 and "write x,y,w,h" in region.stderr
     mute = cli("redact", a, "--mute", "00:10-00:05", env=env)
     assert mute.returncode == 1 and "the end must come after the start" in mute.stderr
+
+
+def test_outputs_and_urls_checked_before_any_work(tmp_path, passfile, cli):
+    """Regression: `redact -o EXISTING` said "already exists" only after the copy had been
+    stored and its redaction.made entry written."""
+    from sahid import Archive
+    from sahid.protect import list_thumbnails
+
+    from conftest import PASSPHRASE
+
+    root = tmp_path / "arc"
+    assert cli("init", str(root), "--passphrase-file", str(passfile), *KDF_ARGS).returncode == 0
+    env = {"SAHID_ARCHIVE": str(root), "SAHID_PASSPHRASE_FILE": str(passfile)}
+    (tmp_path / "a.jpg").write_bytes(encoded(photo("astronaut"), quality=90))
+    a = json.loads(cli("add", str(tmp_path / "a.jpg"), "--json", env=env).stdout)[0]["evidence"]
+
+    def size() -> int:
+        return json.loads(cli("log", "checkpoint", "--json", env=env).stdout)["size"]
+
+    before = size()
+    taken = tmp_path / "taken.jpg"
+    taken.write_bytes(b"someone's file")
+    p = cli("redact", a, "-o", str(taken), env=env)
+    assert p.returncode == 1 and f"error: {taken} already exists" in p.stderr
+    assert taken.read_bytes() == b"someone's file"
+    assert size() == before  # no copy stored, no redaction.made entry
+    p = cli("redact", a, "-o", str(tmp_path / "no-such-folder" / "x.jpg"), env=env)
+    assert p.returncode == 1 and "does not exist; create the folder first" in p.stderr
+    p = cli("thumbs", a, "-o", str(taken), env=env)
+    assert p.returncode == 1 and f"error: {taken} already exists" in p.stderr
+    assert size() == before and len(json.loads(cli("ls", "--json", env=env).stdout)) == 1
+    with Archive.open(root, PASSPHRASE) as arc:
+        assert list_thumbnails(arc, a) == []  # not made either
+    # a URL that cannot be captured is refused before the passphrase is asked for
+    p = cli("capture", "ftp://example.org/", env={"SAHID_ARCHIVE": str(root)})
+    assert p.returncode == 1 and "URL must start with http:// or https://" in p.stderr

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from sahid.errors import ConfigError, InputError
 
-__all__ = ["CHROMIUM", "Capture", "capture", "capture_bundle", "run_capture_job"]
+__all__ = ["CHROMIUM", "Capture", "capture", "capture_bundle", "preflight", "run_capture_job"]
 
 #: The browser: Debian's ``chromium`` package (never Playwright's downloaded builds).
 CHROMIUM = "/usr/bin/chromium"
@@ -146,6 +146,18 @@ def check_url(url: str) -> str:
     return url
 
 
+def preflight(url: str) -> str:
+    """What :func:`capture` checks before it starts: an http(s) URL (returned stripped)
+    and Chromium installed. Callers run it before asking for a passphrase."""
+    url = check_url(url)
+    if not os.path.exists(CHROMIUM):
+        raise ConfigError(
+            f"Chromium not found at {CHROMIUM}: install the Debian package "
+            "(apt-get install chromium)"
+        )
+    return url
+
+
 def _reason(exc: BaseException, timeout_s: float) -> str:
     text = str(exc)
     m = re.search(r"net::(ERR_[A-Z0-9_]+)", text)
@@ -177,13 +189,8 @@ def capture(
     Raises :class:`InputError` for a non-http(s) URL or when the page cannot be reached
     (DNS failure, refused connection, timeout…), :class:`ConfigError` when Chromium is missing.
     """
-    url = check_url(url)
+    url = preflight(url)
     say = progress or (lambda _msg: None)
-    if not os.path.exists(CHROMIUM):
-        raise ConfigError(
-            f"Chromium not found at {CHROMIUM}: install the Debian package "
-            "(apt-get install chromium)"
-        )
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import Request, sync_playwright
 
