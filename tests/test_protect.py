@@ -101,6 +101,16 @@ def test_similar_finds_the_resized_copy_not_the_other_photo(photos):
     assert json.dumps(found)
 
 
+def test_similar_finds_a_one_side_crop(photos, tmp_path):
+    arc, ids = photos
+    astronaut = Image.fromarray(skdata.astronaut())
+    (tmp_path / "cropped.jpg").write_bytes(_jpeg(astronaut.crop((0, 0, 410, 512)), quality=75))
+    (res,) = arc.add([tmp_path / "cropped.jpg"])
+    found = find_similar(arc, ids["astronaut.jpg"])
+    assert {f["evidence"] for f in found["similar"]} == {res.evidence, ids["astronaut-small.jpg"]}
+    assert [f["evidence"] for f in find_similar(arc, ids["coffee.jpg"])["similar"]] == []
+
+
 def test_similar_skips_damaged_and_oversized_pictures(photos, tmp_path):
     """Regression: a truncated JPEG or a 30000×30000 PNG in the archive crashed `similar`."""
     from mediagen import make_audio, png_header
