@@ -246,6 +246,49 @@ def test_truncated_video_is_refused_and_nothing_stored(make_archive, tmp_path):
         assert "/proc/" not in info.value.message
 
 
+def test_gif_is_a_picture(photos, tmp_path):
+    """Regression: GIFs were sniffed as application/octet-stream ("cannot work on ...")."""
+    arc, ids = photos
+    astronaut = Image.fromarray(skdata.astronaut())
+    gif = tmp_path / "flyer.gif"
+    astronaut.convert("P", palette=Image.Palette.ADAPTIVE).save(
+        gif, "GIF", comment=b"PLANTED-COMMENT"
+    )
+    (res,) = arc.add([gif])
+    row = arc.evidence(res.evidence)  # with the metadata kept for the private record
+    assert row["media_type"] == "image/gif"
+    assert row["metadata"]["image"]["format"] == "GIF"
+    assert row["metadata"]["comment"] == "PLANTED-COMMENT"
+    done = redact(arc, res.evidence)
+    assert done["faces"] == 1 and done["media_type"] == "image/png"
+    out = tmp_path / "copy.png"
+    arc.get(done["copy"], out)
+    assert b"PLANTED" not in out.read_bytes() and detect_faces(Image.open(out)) == []
+    assert len(make_thumbnails(arc, res.evidence)) == 1
+    found = find_similar(arc, res.evidence)["similar"]
+    assert ids["astronaut.jpg"] in [f["evidence"] for f in found]
+    with pytest.raises(InputError, match=r"^cannot clean image/gif: .*\(sahid redact"):
+        arc.clean(res.evidence, tmp_path / "clean.gif")
+
+
+def test_empty_files_are_named_as_empty(make_archive, tmp_path):
+    """Regression: a zero-length video said "cannot work on application/octet-stream"."""
+    arc = make_archive()
+    empty = tmp_path / "clip.mp4"
+    empty.write_bytes(b"")
+    (res,) = arc.add([empty])
+    for call, what in (
+        (redact, "redact"),
+        (make_thumbnails, "make thumbnails of"),
+        (find_similar, "compare"),
+    ):
+        with pytest.raises(InputError) as info:
+            call(arc, res.evidence)
+        assert (
+            info.value.message == f"{res.evidence} (clip.mp4) is empty (0 bytes): nothing to {what}"
+        )
+
+
 def test_redacting_again_returns_the_recorded_copy(photos):
     arc, ids = photos
     first = redact(arc, ids["coffee.jpg"])

@@ -45,6 +45,13 @@ def _kind(media_type: str) -> str:
     raise InputError(f"cannot work on {media_type}: pictures, videos and sound recordings only")
 
 
+def _not_empty(row: dict[str, Any], what: str) -> None:
+    """A zero-length file sniffs as application/octet-stream: say what it really is."""
+    if row["size"] == 0:
+        name = f" ({row['name']})" if row.get("name") else ""
+        raise InputError(f"{row['evidence_id']}{name} is empty (0 bytes): nothing to {what}")
+
+
 def _quiet(message: str, done: int, total: int) -> None:
     del message, done, total
 
@@ -68,6 +75,7 @@ def redact(
 
     report = progress or _quiet
     row = resolve(archive, evidence_id)
+    _not_empty(row, "redact")
     kind = _kind(row["media_type"])
     if kind == "image" and mute:
         raise InputError("--mute applies to videos and sound recordings, not pictures")
@@ -190,6 +198,7 @@ def make_thumbnails(
 
     report = progress or _quiet
     row = resolve(archive, evidence_id)
+    _not_empty(row, "make thumbnails of")
     kind = _kind(row["media_type"])
     if kind == "audio":
         raise InputError("a sound recording has no pictures to make thumbnails of")
@@ -317,8 +326,7 @@ def find_similar(
     report = progress or _quiet
     row = resolve(archive, evidence_id)
     eid = row["evidence_id"]
-    if row["size"] == 0:
-        raise InputError(f"{eid} is empty (0 bytes): nothing to compare")
+    _not_empty(row, "compare")
     _kind(row["media_type"])
     mine = _hashes(archive, row)
     with archive.engine.connect() as conn:
