@@ -6,9 +6,10 @@ holding a WARC of the exchanges, a CDXJ index, the page list and ``datapackage.j
 full-page PNG screenshot, the title and the HTTP status of the page.
 
 Safety (DESIGN §10): the only network traffic is what the page itself asks for. Chromium
-runs with background networking, component updates, sync, metrics upload, pings, safe
-browsing and extensions off, in an off-the-record browser context (memory cache only) with
-a throwaway profile directory that Playwright deletes when the browser closes. Nothing of
+runs in its sandbox unless sahid runs as root (:func:`launch_options`), with background
+networking, component updates, sync, metrics upload, pings, safe browsing and extensions
+off, in an off-the-record browser context (memory cache only) with a throwaway profile
+directory that Playwright deletes when the browser closes. Nothing of
 the page is written to disk by this module.
 
 Call it from a plain thread or process: Playwright's sync API refuses to run inside an
@@ -32,7 +33,15 @@ from urllib.parse import urlsplit
 
 from sahid.errors import ConfigError, InputError
 
-__all__ = ["CHROMIUM", "Capture", "capture", "capture_bundle", "preflight", "run_capture_job"]
+__all__ = [
+    "CHROMIUM",
+    "Capture",
+    "capture",
+    "capture_bundle",
+    "launch_options",
+    "preflight",
+    "run_capture_job",
+]
 
 #: The browser: Debian's ``chromium`` package (never Playwright's downloaded builds).
 CHROMIUM = "/usr/bin/chromium"
@@ -41,9 +50,9 @@ WACZ_VERSION = "1.1.1"
 WARC_NAME = "data.warc.gz"
 VIEWPORT = {"width": 1280, "height": 800}
 
-# Everything that keeps Chromium quiet: no traffic the user did not ask for.
+# Everything that keeps Chromium quiet: no traffic the user did not ask for. No
+# --no-sandbox here: see launch_options.
 CHROMIUM_ARGS = [
-    "--no-sandbox",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
@@ -146,6 +155,21 @@ def check_url(url: str) -> str:
     return url
 
 
+def launch_options(euid: int | None = None) -> tuple[list[str], bool]:
+    """Chromium's switches, and whether its sandbox is on, for a process of user ``euid``
+    (default: this process's).
+
+    The captured pages are untrusted, so Chromium's sandbox stays on (Playwright turns it
+    off unless asked). Only as root is it off: Chromium refuses to start as root with its
+    sandbox, and a root process is not confined by it anyway. Run sahid as an ordinary
+    user to capture with the sandbox.
+    """
+    uid = os.geteuid() if euid is None else euid
+    if uid == 0:
+        return [*CHROMIUM_ARGS, "--no-sandbox"], False
+    return list(CHROMIUM_ARGS), True
+
+
 def preflight(url: str) -> str:
     """What :func:`capture` checks before it starts: an http(s) URL (returned stripped)
     and Chromium installed. Callers run it before asking for a passphrase."""
@@ -235,15 +259,26 @@ def capture(
     captured_at = _utc_iso(datetime.now(UTC))
     say("starting Chromium")
     with sync_playwright() as pw:
+        args, sandbox = launch_options()
         try:
             browser = pw.chromium.launch(
                 executable_path=CHROMIUM,
                 headless=True,
-                args=CHROMIUM_ARGS,
+                args=args,
+                chromium_sandbox=sandbox,
                 proxy={"server": proxy} if proxy else None,
             )
         except PlaywrightError as exc:
-            raise ConfigError(f"could not start Chromium ({CHROMIUM}): {_reason(exc, 0)}") from exc
+            hint = ""
+            if sandbox and "sandbox" in str(exc).lower():
+                hint = (
+                    "; its sandbox needs unprivileged user namespaces "
+                    "(sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu "
+                    "kernel.apparmor_restrict_unprivileged_userns=0)"
+                )
+            raise ConfigError(
+                f"could not start Chromium ({CHROMIUM}): {_reason(exc, 0)}{hint}"
+            ) from exc
         try:
             context = browser.new_context(
                 viewport=VIEWPORT,  # type: ignore[arg-type]
