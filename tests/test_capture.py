@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import io
 import json
@@ -28,8 +29,10 @@ from sahid.capture import (
     VIEWPORT,
     Capture,
     capture,
+    capture_digests,
     launch_options,
     run_capture_job,
+    screenshot_from_wacz,
 )
 from sahid.errors import InputError
 
@@ -320,6 +323,24 @@ def test_browser_talks_only_to_the_server(site: Site) -> None:
     assert seen, "the browser did not use the proxy"
     for url in seen:
         assert urlsplit(url).netloc == target.netloc, f"unexpected request: {url}"
+
+
+def test_screenshot_and_members_hashed_for_the_ledger(
+    captured: tuple[Capture, list[str]],
+) -> None:
+    result, _ = captured
+    digests = capture_digests(result)
+    assert screenshot_from_wacz(result.wacz) == result.screenshot_png
+    assert digests["screenshot"]["sha256"] == hashlib.sha256(result.screenshot_png).hexdigest()
+    assert digests["screenshot"]["record"] == "urn:screenshot:" + result.final_url
+    with zipfile.ZipFile(io.BytesIO(result.wacz)) as zf:
+        package = json.loads(zf.read("datapackage.json"))
+    members = digests["wacz_members"]
+    assert set(members) >= {"datapackage.json", "datapackage-digest.json"}
+    for resource in package["resources"]:  # agrees with the WACZ's own manifest
+        assert members[resource["path"]] == resource["hash"]
+    with pytest.raises(InputError, match="not a WACZ"):
+        screenshot_from_wacz(b"PK\x03\x04 not really")
 
 
 def test_sandbox_is_off_only_for_root() -> None:

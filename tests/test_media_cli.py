@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import threading
+import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from mediagen import encoded, photo
+from sahid.capture import screenshot_from_wacz
 
 KDF_ARGS = ["--kdf-memory", "65536", "--kdf-time", "3"]
 
@@ -77,6 +80,20 @@ def test_redact_thumbs_similar_capture_commands(tmp_path, passfile, cli, site):
 
     cap = ok("capture", f"{site}/news.html")
     assert cap["capture"]["title"] == "Official statement"
+    # the screenshot's own hash is in the entry: check it apart from the WACZ
+    wacz = tmp_path / "capture.wacz"
+    ok("get", cap["evidence"], "-o", str(wacz))
+    shot = screenshot_from_wacz(wacz.read_bytes())
+    assert shot.startswith(b"\x89PNG")
+    assert cap["capture"]["screenshot"] == {
+        "record": f"urn:screenshot:{site}/news.html",
+        "sha256": hashlib.sha256(shot).hexdigest(),
+        "size": len(shot),
+    }
+    with zipfile.ZipFile(wacz) as zf:
+        assert cap["capture"]["wacz_members"] == {
+            n: "sha256:" + hashlib.sha256(zf.read(n)).hexdigest() for n in zf.namelist()
+        }
     assert cap["media_type"] == "application/zip" or cap["media_type"].endswith("zip")
     assert cli("verify", env=env).returncode == 0
 

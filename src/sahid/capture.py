@@ -29,6 +29,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sahid.errors import ConfigError, InputError
@@ -38,9 +39,12 @@ __all__ = [
     "Capture",
     "capture",
     "capture_bundle",
+    "capture_digests",
     "launch_options",
     "preflight",
     "run_capture_job",
+    "screenshot_from_wacz",
+    "screenshot_url",
 ]
 
 #: The browser: Debian's ``chromium`` package (never Playwright's downloaded builds).
@@ -349,6 +353,50 @@ def capture_bundle(result: Capture) -> bytes:
     return result.wacz
 
 
+def screenshot_url(page_url: str) -> str:
+    """The WARC target URI of a page's screenshot record."""
+    return f"urn:screenshot:{page_url}"
+
+
+def capture_digests(result: Capture) -> dict[str, Any]:
+    """SHA-256 of the screenshot and of every member of the WACZ, for the ledger entry.
+
+    The screenshot lives only inside the WARC (record ``urn:screenshot:<final URL>``); with
+    its own hash in the entry, a verifier can check it apart from the WACZ file:
+    :func:`screenshot_from_wacz` takes it out again.
+    """
+    with zipfile.ZipFile(io.BytesIO(result.wacz)) as zf:
+        members = {
+            info.filename: "sha256:" + hashlib.sha256(zf.read(info)).hexdigest()
+            for info in zf.infolist()
+        }
+    return {
+        "screenshot": {
+            "record": screenshot_url(result.final_url),
+            "sha256": hashlib.sha256(result.screenshot_png).hexdigest(),
+            "size": len(result.screenshot_png),
+        },
+        "wacz_members": members,
+    }
+
+
+def screenshot_from_wacz(wacz: bytes) -> bytes:
+    """The PNG of the screenshot record in a WACZ made by :func:`capture`."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(wacz)) as zf:
+            warc = zf.read(f"archive/{WARC_NAME}")
+        for record in ArchiveIterator(io.BytesIO(warc)):
+            target = record.rec_headers.get_header("WARC-Target-URI") or ""
+            if record.rec_type == "resource" and target.startswith("urn:screenshot:"):
+                data: bytes = record.content_stream().read()
+                return data
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InputError(f"not a WACZ made by sahid capture: {exc}") from None
+    raise InputError("the WACZ holds no screenshot record (urn:screenshot:…)")
+
+
 # --- WACZ ------------------------------------------------------------------------------
 
 
@@ -456,7 +504,7 @@ def _build_warc(
         )
         write(req, url=ex.url, mime="", status="", when=ex.when)
 
-    shot_url = f"urn:screenshot:{page_url}"
+    shot_url = screenshot_url(page_url)
     shot = writer.create_warc_record(
         shot_url,
         "resource",

@@ -358,8 +358,13 @@ def find_similar(
 
 
 def capture_url(archive: Archive, url: str, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Capture a web page (WACZ with the screenshot inside) as one evidence item."""
-    from sahid.capture import capture, capture_bundle
+    """Capture a web page (WACZ with the screenshot inside) as one evidence item.
+
+    The ``evidence.added`` entry's ``capture`` object records the URL, final URL, time,
+    HTTP status and title, and the SHA-256 of the screenshot (``screenshot``) and of every
+    member of the WACZ (``wacz_members``), so that each can be checked on its own.
+    """
+    from sahid.capture import capture, capture_bundle, capture_digests
 
     report = progress or _quiet
     result = capture(url, progress=lambda m: report(m, 0, 0))
@@ -386,6 +391,7 @@ def capture_url(archive: Archive, url: str, *, progress: Progress | None = None)
         "captured_at": result.captured_at,
         "status": result.status,
         "title": result.title,
+        **capture_digests(result),
     }
     archive.append(kind, body)
     return {**stored.result.as_json(), "capture": body["capture"]}
