@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -45,14 +46,18 @@ def make_video(
     pix_fmt: str = "yuv420p",
     container: str = "mp4",
     sideways: bool = False,
+    faststart: bool = False,
 ) -> Path:
     """An MP4 (H.264) with the astronaut's face moving across, and a 440 Hz sine track.
 
     ``sideways``: frames are stored turned 90° counterclockwise with a display matrix that
-    turns them upright again, as phones record portrait video.
+    turns them upright again, as phones record portrait video. ``faststart``: the index
+    (moov) comes before the data, as in files made for streaming; such a file still opens
+    when its end is cut off.
     """
     patch = face_patch((size[0] * 3 // 8, size[1] * 17 // 30))
-    out = av.open(str(path), "w", format=container)
+    options = {"movflags": "faststart"} if faststart else {}
+    out = av.open(str(path), "w", format=container, options=options)
     with out:
         video: Any = out.add_stream(codec, rate=fps)
         video.width, video.height = (size[1], size[0]) if sideways else size
@@ -151,3 +156,20 @@ def video_frames(path: Path, every: int = 1) -> list[np.ndarray[Any, Any]]:
             for i, f in enumerate(container.decode(video=0))
             if i % every == 0
         ]
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width``×``height`` pixels but holds a few bytes (a bomb)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    idat = b"IDAT" + zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", len(idat) - 4)
+        + idat
+        + struct.pack(">I", zlib.crc32(idat))
+        + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    )

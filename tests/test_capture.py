@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import io
 import json
@@ -22,7 +23,17 @@ import pytest
 from PIL import Image
 from warcio.archiveiterator import ArchiveIterator
 
-from sahid.capture import CHROMIUM, VIEWPORT, Capture, capture, run_capture_job
+from sahid.capture import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VIEWPORT,
+    Capture,
+    capture,
+    capture_digests,
+    launch_options,
+    run_capture_job,
+    screenshot_from_wacz,
+)
 from sahid.errors import InputError
 
 PAGE_HEIGHT = 3000
@@ -312,3 +323,99 @@ def test_browser_talks_only_to_the_server(site: Site) -> None:
     assert seen, "the browser did not use the proxy"
     for url in seen:
         assert urlsplit(url).netloc == target.netloc, f"unexpected request: {url}"
+
+
+def test_screenshot_and_members_hashed_for_the_ledger(
+    captured: tuple[Capture, list[str]],
+) -> None:
+    result, _ = captured
+    digests = capture_digests(result)
+    assert screenshot_from_wacz(result.wacz) == result.screenshot_png
+    assert digests["screenshot"]["sha256"] == hashlib.sha256(result.screenshot_png).hexdigest()
+    assert digests["screenshot"]["record"] == "urn:screenshot:" + result.final_url
+    with zipfile.ZipFile(io.BytesIO(result.wacz)) as zf:
+        package = json.loads(zf.read("datapackage.json"))
+    members = digests["wacz_members"]
+    assert set(members) >= {"datapackage.json", "datapackage-digest.json"}
+    for resource in package["resources"]:  # agrees with the WACZ's own manifest
+        assert members[resource["path"]] == resource["hash"]
+    with pytest.raises(InputError, match="not a WACZ"):
+        screenshot_from_wacz(b"PK\x03\x04 not really")
+
+
+def test_sandbox_is_off_only_for_root() -> None:
+    assert "--no-sandbox" not in CHROMIUM_ARGS
+    args, sandbox = launch_options(euid=1000)
+    assert sandbox and "--no-sandbox" not in args
+    args, sandbox = launch_options(euid=0)
+    assert not sandbox and args[-1] == "--no-sandbox"
+
+
+_AS_USER = """
+import os, sys, threading, time
+from sahid.capture import capture, launch_options
+
+args, sandbox = launch_options()
+assert sandbox and "--no-sandbox" not in args, args
+seen, done = [], threading.Event()
+
+def watch():  # the command lines of this user's Chromium processes, while they run
+    while not done.is_set():
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.stat(f"/proc/{pid}").st_uid != os.getuid():
+                    continue
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    cmd = fh.read().split(b"\\0")
+            except OSError:
+                continue
+            if cmd and cmd[0].endswith(b"chromium"):
+                seen.append(cmd)
+        time.sleep(0.05)
+
+threading.Thread(target=watch, daemon=True).start()
+result = capture(sys.argv[1], timeout_s=20)
+done.set()
+assert seen, "no Chromium process seen"
+assert not any(b"--no-sandbox" in cmd for cmd in seen)
+print(result.status, result.title)
+"""
+
+
+def test_capture_as_an_ordinary_user_keeps_the_sandbox(site: Site) -> None:
+    """Chromium's sandbox on for untrusted pages: run a capture as user nobody (65534)."""
+    import shutil
+    import tempfile
+
+    import playwright
+
+    import sahid
+
+    python = shutil.which(f"python{sys.version_info[0]}.{sys.version_info[1]}", path="/usr/bin")
+    if os.geteuid() != 0 or python is None:
+        pytest.skip("needs root (to become nobody) and a system Python of this version")
+    home = Path(tempfile.mkdtemp(prefix="sahid-nobody-"))
+    try:
+        home.chmod(0o777)
+        paths = [Path(sahid.__file__).parents[1], Path(playwright.__file__).parents[1]]
+        env = {
+            "HOME": str(home),
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": os.pathsep.join(map(str, paths)),
+        }
+
+        proc = subprocess.run(
+            [python, "-c", _AS_USER, site.base + "/index.html"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=home,
+            timeout=120,
+            user=65534,
+            group=65534,
+            extra_groups=[],
+        )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "200 Statement of the Ministry"

@@ -7,7 +7,6 @@ import json
 import shutil
 import struct
 import subprocess
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,14 @@ from mediagen import (
     make_audio,
     make_video,
     photo,
+    png_header,
     video_frames,
 )
 from sahid.errors import InputError
 from sahid.media.faces import Box, detect_faces, detect_faces_array
-from sahid.media.redact import (
-    PIXEL_LIMIT,
-    Operation,
-    mute_audio,
-    redact_image,
-    redact_video,
-)
+from sahid.media.redact import PIXEL_LIMIT, Operation, redact_image
 from sahid.media.thumbs import image_thumbnail, video_keyframes
+from sahid.media.video import mute_audio, redact_video
 
 EXIFTOOL = shutil.which("exiftool")
 WITH_FACES = ["astronaut", "camera"]
@@ -257,32 +252,51 @@ def test_other_formats_become_png(fmt: str) -> None:
     assert b"Secret" not in out.getvalue()
 
 
-def _png_header(width: int, height: int) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    idat = b"IDAT" + zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + struct.pack(">I", len(ihdr))
-        + chunk
-        + struct.pack(">I", zlib.crc32(chunk))
-        + struct.pack(">I", len(idat) - 4)
-        + idat
-        + struct.pack(">I", zlib.crc32(idat))
-        + b"\x00\x00\x00\x00IEND\xaeB`\x82"
-    )
+def _deep(kind: str) -> bytes:
+    """The astronaut in greyscale with more than 8 bits a sample (as scientific cameras,
+    scanners and raw converters write them)."""
+    grey = np.asarray(photo("astronaut").convert("L"), dtype=np.float64)
+    if kind == "png16":
+        return encoded(Image.fromarray((grey * 257).astype(np.uint16)), "PNG")
+    if kind == "tiff16":
+        return encoded(Image.fromarray((grey * 257).astype(np.uint16)), "TIFF")
+    if kind == "tiff-float":
+        return encoded(Image.fromarray((grey / 255).astype(np.float32)), "TIFF")
+    return encoded(Image.fromarray((grey * 257).astype(np.int32)), "TIFF")  # mode I
+
+
+@pytest.mark.parametrize("kind", ["png16", "tiff16", "tiff-float", "tiff32"])
+def test_deep_pictures_scaled_not_clipped(kind: str) -> None:
+    """Regression: a 16-bit PNG (mode I;16) was clipped to almost white, no face found."""
+    src = _deep(kind)
+    opened = Image.open(io.BytesIO(src))
+    assert opened.mode in ("I;16", "F", "I")
+    grey = np.asarray(photo("astronaut").convert("L"), dtype=np.float64)
+    out = io.BytesIO()
+    ops = redact_image(src, out, faces=True, name="astro16.png")
+    assert [op.kind for op in ops] == ["face"]
+    result = Image.open(io.BytesIO(out.getvalue()))
+    assert result.format == "PNG" and result.mode == "L"
+    after = np.asarray(result, dtype=np.float64)
+    mask = _outside(ops, after.shape)
+    assert np.abs(after - grey)[mask].max() <= 1  # the same picture, in 8 bits
+    assert np.abs(after - grey)[~mask].mean() > 10  # the face really changed
+    assert detect_faces(result) == []
+    assert len(detect_faces(opened)) == 1  # the detector itself scales, too
+    thumb = Image.open(io.BytesIO(image_thumbnail(src)))
+    assert abs(np.asarray(thumb, dtype=np.float64).mean() - grey.mean()) < 3
 
 
 @pytest.mark.parametrize("size", [(11_000, 10_000), (20_000, 20_000)])
 def test_decompression_bomb_refused(size: tuple[int, int]) -> None:
     assert size[0] * size[1] > PIXEL_LIMIT
     with pytest.raises(InputError) as info:
-        redact_image(_png_header(*size), io.BytesIO(), faces=True, name="bomb.png")
+        redact_image(png_header(*size), io.BytesIO(), faces=True, name="bomb.png")
     message = info.value.message
     assert f"image is {size[0]}×{size[1]} pixels, over the limit of 100 megapixels" in message
     assert message.startswith("bomb.png") and "\n" not in message
     with pytest.raises(InputError, match="over the limit"):
-        image_thumbnail(_png_header(*size))
+        image_thumbnail(png_header(*size))
 
 
 def test_truncated_and_garbage_images() -> None:
@@ -446,6 +460,76 @@ def test_video_bad_inputs(tmp_path: Path, sample_video: Path) -> None:
     with pytest.raises(InputError, match="no video stream"):
         redact_video(sound, kept, faces=True)
     assert kept.read_bytes() == b"caller's file"  # never opened for writing: left alone
+
+
+def _trim_start(path: Path, seconds: float) -> None:
+    """Make the first track's edit list skip ``seconds`` (as ``ffmpeg -ss … -c copy`` does):
+    its frames stay in the file, the decoder drops them."""
+    data = bytearray(path.read_bytes())
+    at = data.index(b"elst")
+    assert data[at + 4] == 0 and struct.unpack(">I", data[at + 8 : at + 12]) == (1,)
+    segment, media_time = struct.unpack(">Ii", data[at + 12 : at + 20])
+    with av.open(str(path)) as inp:
+        time_base = inp.streams.video[0].time_base
+    skip = int(seconds / time_base)
+    struct.pack_into(">Ii", data, at + 12, segment - int(seconds * 1000), media_time + skip)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("mute", [[], [(500, 1000)]])
+def test_truncated_video_refused(tmp_path: Path, mute: list[tuple[int, int]]) -> None:
+    """Regression: a moov-first MP4 cut at 60 % gave a 14-frame copy of 30 frames, exit 0."""
+    whole = make_video(tmp_path / "whole.mp4", seconds=3, faststart=True)
+    data = whole.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(InputError, match=r"^evidence-7 is truncated or damaged \(") as info:
+        redact_video(cut, dst, faces=True, mute=mute, name="evidence-7")
+    assert "\n" not in info.value.message and "complete copy" in info.value.message
+    assert not dst.exists()
+    redact_video(whole, dst, faces=False)  # the whole file is fine
+    assert len(video_frames(dst)) == 30
+
+
+def test_video_cut_at_a_packet_boundary_refused(tmp_path: Path) -> None:
+    """No partial packet to give it away: the index still lists frames that are not there."""
+    whole = make_video(tmp_path / "whole.mp4", seconds=3, audio=False, faststart=True)
+    with av.open(str(whole)) as inp:
+        packets = [p for p in inp.demux(video=0) if p.size]
+        end = packets[19].pos + packets[19].size  # the file ends after the 20th frame
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[:end])
+    with pytest.raises(InputError, match=r"only 20 of its 30 video frames are in the file"):
+        redact_video(cut, tmp_path / "out.mp4", faces=False, name="cut")
+
+
+def test_truncated_matroska_refused_by_its_duration(tmp_path: Path) -> None:
+    whole = make_video(tmp_path / "whole.mkv", seconds=3, container="matroska")
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    with pytest.raises(InputError, match=r"cut\.mkv is truncated or damaged \(it ends at 1\."):
+        redact_video(cut, tmp_path / "out.mp4", faces=False)
+    redact_video(whole, tmp_path / "whole.mp4", faces=False)
+
+
+def test_trimmed_video_is_not_taken_for_truncated(tmp_path: Path) -> None:
+    """An edit list that skips the first second keeps those frames in the file, undecoded."""
+    src = make_video(tmp_path / "trimmed.mp4", seconds=3, audio=False)
+    _trim_start(src, 1.0)
+    dst = tmp_path / "out.mp4"
+    redact_video(src, dst, faces=False)
+    assert 18 <= len(video_frames(dst)) <= 21
+
+
+def test_truncated_sound_refused(tmp_path: Path) -> None:
+    whole = make_audio(tmp_path / "talk.wav", seconds=3)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10 + 1])
+    with pytest.raises(InputError, match=r"^evidence-9 is truncated or damaged \(its data stops"):
+        mute_audio(cut, tmp_path / "out.m4a", [(0, 500)], name="evidence-9")
+    assert not (tmp_path / "out.m4a").exists()
 
 
 def test_mute_audio(tmp_path: Path) -> None:

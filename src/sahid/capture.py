@@ -6,9 +6,10 @@ holding a WARC of the exchanges, a CDXJ index, the page list and ``datapackage.j
 full-page PNG screenshot, the title and the HTTP status of the page.
 
 Safety (DESIGN §10): the only network traffic is what the page itself asks for. Chromium
-runs with background networking, component updates, sync, metrics upload, pings, safe
-browsing and extensions off, in an off-the-record browser context (memory cache only) with
-a throwaway profile directory that Playwright deletes when the browser closes. Nothing of
+runs in its sandbox unless sahid runs as root (:func:`launch_options`), with background
+networking, component updates, sync, metrics upload, pings, safe browsing and extensions
+off, in an off-the-record browser context (memory cache only) with a throwaway profile
+directory that Playwright deletes when the browser closes. Nothing of
 the page is written to disk by this module.
 
 Call it from a plain thread or process: Playwright's sync API refuses to run inside an
@@ -28,11 +29,23 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sahid.errors import ConfigError, InputError
 
-__all__ = ["CHROMIUM", "Capture", "capture", "capture_bundle", "run_capture_job"]
+__all__ = [
+    "CHROMIUM",
+    "Capture",
+    "capture",
+    "capture_bundle",
+    "capture_digests",
+    "launch_options",
+    "preflight",
+    "run_capture_job",
+    "screenshot_from_wacz",
+    "screenshot_url",
+]
 
 #: The browser: Debian's ``chromium`` package (never Playwright's downloaded builds).
 CHROMIUM = "/usr/bin/chromium"
@@ -41,9 +54,9 @@ WACZ_VERSION = "1.1.1"
 WARC_NAME = "data.warc.gz"
 VIEWPORT = {"width": 1280, "height": 800}
 
-# Everything that keeps Chromium quiet: no traffic the user did not ask for.
+# Everything that keeps Chromium quiet: no traffic the user did not ask for. No
+# --no-sandbox here: see launch_options.
 CHROMIUM_ARGS = [
-    "--no-sandbox",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
@@ -146,6 +159,33 @@ def check_url(url: str) -> str:
     return url
 
 
+def launch_options(euid: int | None = None) -> tuple[list[str], bool]:
+    """Chromium's switches, and whether its sandbox is on, for a process of user ``euid``
+    (default: this process's).
+
+    The captured pages are untrusted, so Chromium's sandbox stays on (Playwright turns it
+    off unless asked). Only as root is it off: Chromium refuses to start as root with its
+    sandbox, and a root process is not confined by it anyway. Run sahid as an ordinary
+    user to capture with the sandbox.
+    """
+    uid = os.geteuid() if euid is None else euid
+    if uid == 0:
+        return [*CHROMIUM_ARGS, "--no-sandbox"], False
+    return list(CHROMIUM_ARGS), True
+
+
+def preflight(url: str) -> str:
+    """What :func:`capture` checks before it starts: an http(s) URL (returned stripped)
+    and Chromium installed. Callers run it before asking for a passphrase."""
+    url = check_url(url)
+    if not os.path.exists(CHROMIUM):
+        raise ConfigError(
+            f"Chromium not found at {CHROMIUM}: install the Debian package "
+            "(apt-get install chromium)"
+        )
+    return url
+
+
 def _reason(exc: BaseException, timeout_s: float) -> str:
     text = str(exc)
     m = re.search(r"net::(ERR_[A-Z0-9_]+)", text)
@@ -177,13 +217,8 @@ def capture(
     Raises :class:`InputError` for a non-http(s) URL or when the page cannot be reached
     (DNS failure, refused connection, timeout…), :class:`ConfigError` when Chromium is missing.
     """
-    url = check_url(url)
+    url = preflight(url)
     say = progress or (lambda _msg: None)
-    if not os.path.exists(CHROMIUM):
-        raise ConfigError(
-            f"Chromium not found at {CHROMIUM}: install the Debian package "
-            "(apt-get install chromium)"
-        )
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import Request, sync_playwright
 
@@ -228,15 +263,26 @@ def capture(
     captured_at = _utc_iso(datetime.now(UTC))
     say("starting Chromium")
     with sync_playwright() as pw:
+        args, sandbox = launch_options()
         try:
             browser = pw.chromium.launch(
                 executable_path=CHROMIUM,
                 headless=True,
-                args=CHROMIUM_ARGS,
+                args=args,
+                chromium_sandbox=sandbox,
                 proxy={"server": proxy} if proxy else None,
             )
         except PlaywrightError as exc:
-            raise ConfigError(f"could not start Chromium ({CHROMIUM}): {_reason(exc, 0)}") from exc
+            hint = ""
+            if sandbox and "sandbox" in str(exc).lower():
+                hint = (
+                    "; its sandbox needs unprivileged user namespaces "
+                    "(sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu "
+                    "kernel.apparmor_restrict_unprivileged_userns=0)"
+                )
+            raise ConfigError(
+                f"could not start Chromium ({CHROMIUM}): {_reason(exc, 0)}{hint}"
+            ) from exc
         try:
             context = browser.new_context(
                 viewport=VIEWPORT,  # type: ignore[arg-type]
@@ -305,6 +351,50 @@ def capture_bundle(result: Capture) -> bytes:
     Browsertrix convention), so replay tools show it beside the page.
     """
     return result.wacz
+
+
+def screenshot_url(page_url: str) -> str:
+    """The WARC target URI of a page's screenshot record."""
+    return f"urn:screenshot:{page_url}"
+
+
+def capture_digests(result: Capture) -> dict[str, Any]:
+    """SHA-256 of the screenshot and of every member of the WACZ, for the ledger entry.
+
+    The screenshot lives only inside the WARC (record ``urn:screenshot:<final URL>``); with
+    its own hash in the entry, a verifier can check it apart from the WACZ file:
+    :func:`screenshot_from_wacz` takes it out again.
+    """
+    with zipfile.ZipFile(io.BytesIO(result.wacz)) as zf:
+        members = {
+            info.filename: "sha256:" + hashlib.sha256(zf.read(info)).hexdigest()
+            for info in zf.infolist()
+        }
+    return {
+        "screenshot": {
+            "record": screenshot_url(result.final_url),
+            "sha256": hashlib.sha256(result.screenshot_png).hexdigest(),
+            "size": len(result.screenshot_png),
+        },
+        "wacz_members": members,
+    }
+
+
+def screenshot_from_wacz(wacz: bytes) -> bytes:
+    """The PNG of the screenshot record in a WACZ made by :func:`capture`."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(wacz)) as zf:
+            warc = zf.read(f"archive/{WARC_NAME}")
+        for record in ArchiveIterator(io.BytesIO(warc)):
+            target = record.rec_headers.get_header("WARC-Target-URI") or ""
+            if record.rec_type == "resource" and target.startswith("urn:screenshot:"):
+                data: bytes = record.content_stream().read()
+                return data
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InputError(f"not a WACZ made by sahid capture: {exc}") from None
+    raise InputError("the WACZ holds no screenshot record (urn:screenshot:…)")
 
 
 # --- WACZ ------------------------------------------------------------------------------
@@ -414,7 +504,7 @@ def _build_warc(
         )
         write(req, url=ex.url, mime="", status="", when=ex.when)
 
-    shot_url = f"urn:screenshot:{page_url}"
+    shot_url = screenshot_url(page_url)
     shot = writer.create_warc_record(
         shot_url,
         "resource",

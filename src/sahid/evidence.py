@@ -544,12 +544,10 @@ def clean_evidence(archive: Archive, evidence_id: str, out: Path) -> dict[str, A
     The original is decrypted into an anonymous in-memory file (``memfd``), never into
     a file on disk; the clean copy appears at ``out`` only when it is complete.
     """
-    from sahid.media.clean import CLEANABLE, clean
+    from sahid.media.clean import check_cleanable, clean
 
     row = resolve(archive, evidence_id)
-    if row["media_type"] not in CLEANABLE:
-        kinds = ", ".join(sorted(CLEANABLE))
-        raise InputError(f"cannot clean {row['media_type']} yet: supported types are {kinds}")
+    check_cleanable(row["media_type"])
     with decrypted(archive, row) as original, new_output(out) as dst:
         report = clean(original, dst, row["media_type"], name=f"evidence {row['evidence_id']}")
     return {

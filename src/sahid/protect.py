@@ -45,6 +45,13 @@ def _kind(media_type: str) -> str:
     raise InputError(f"cannot work on {media_type}: pictures, videos and sound recordings only")
 
 
+def _not_empty(row: dict[str, Any], what: str) -> None:
+    """A zero-length file sniffs as application/octet-stream: say what it really is."""
+    if row["size"] == 0:
+        name = f" ({row['name']})" if row.get("name") else ""
+        raise InputError(f"{row['evidence_id']}{name} is empty (0 bytes): nothing to {what}")
+
+
 def _quiet(message: str, done: int, total: int) -> None:
     del message, done, total
 
@@ -58,11 +65,17 @@ def redact(
     mute: Sequence[tuple[int, int]] = (),
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Make a redacted, metadata-free copy of an evidence item and store it as evidence."""
-    from sahid.media.redact import mute_audio, redact_image, redact_video
+    """Make a redacted, metadata-free copy of an evidence item and store it as evidence.
+
+    The result's ``no_face_found`` is true when faces were searched for and none was
+    found: the copy must then be looked at before it is published.
+    """
+    from sahid.media.redact import redact_image
+    from sahid.media.video import mute_audio, redact_video
 
     report = progress or _quiet
     row = resolve(archive, evidence_id)
+    _not_empty(row, "redact")
     kind = _kind(row["media_type"])
     if kind == "image" and mute:
         raise InputError("--mute applies to videos and sound recordings, not pictures")
@@ -88,10 +101,11 @@ def redact(
                     regions=regions,
                     mute=mute,
                     progress=lambda d, t: report("frames", d, t),
+                    name=row["evidence_id"],
                 )
                 ext = "mp4"
             else:
-                ops = mute_audio(original, out_path, mute)
+                ops = mute_audio(original, out_path, mute, name=row["evidence_id"])
                 ext = "m4a"
         report("storing", 0, 1)
         stored = store_blob(
@@ -113,6 +127,9 @@ def redact(
         "operations": operations,
         "faces": sum(1 for o in operations if o.get("kind") == "face"),
     }
+    # The detector misses faces (turned away, tiny, blurred, in shadow): say so plainly, so
+    # that nobody publishes the copy believing its faces are covered.
+    result["no_face_found"] = bool(faces and kind != "audio" and result["faces"] == 0)
     if stored.result.status == "received" and any(
         d["copy"] == stored.result.evidence for d in derived_from(archive, row["evidence_id"])
     ):
@@ -181,6 +198,7 @@ def make_thumbnails(
 
     report = progress or _quiet
     row = resolve(archive, evidence_id)
+    _not_empty(row, "make thumbnails of")
     kind = _kind(row["media_type"])
     if kind == "audio":
         raise InputError("a sound recording has no pictures to make thumbnails of")
@@ -194,7 +212,9 @@ def make_thumbnails(
                 (None, image_thumbnail(original.read_bytes(), name=row["evidence_id"]))
             ]
         else:
-            frames = [(ms, jpeg) for ms, jpeg in video_keyframes(original, count)]
+            frames = [
+                (ms, jpeg) for ms, jpeg in video_keyframes(original, count, name=row["evidence_id"])
+            ]
     store = archive.blobs
     rows = []
     for idx, (ms, jpeg) in enumerate(frames):
@@ -236,67 +256,115 @@ def read_thumbnail(archive: Archive, blob: str) -> bytes:
 # --- near-duplicates -------------------------------------------------------------------
 
 
-def _hashes(archive: Archive, row: dict[str, Any]) -> list[int]:
-    from PIL import Image
+def _cache_prefix() -> str:
+    from sahid.media.phash import HASHES_VERSION
 
-    from sahid.media.phash import image_hashes, video_hashes
+    return f"v{HASHES_VERSION} "
 
-    with archive.engine.connect() as conn:
-        cached = conn.execute(
-            select(phashes.c.hashes).where(phashes.c.evidence_id == row["evidence_id"])
-        ).scalar()
-    if cached is not None:
-        return [int(h, 16) for h in str(cached).split()]
+
+def _compute_hashes(archive: Archive, row: dict[str, Any]) -> list[int]:
+    """Perceptual hashes of one item; InputError (naming the item) if it cannot be hashed."""
+    from sahid.media.phash import WORK_SIDE, image_hashes, video_hashes
+    from sahid.media.redact import _open_image
+
+    eid = row["evidence_id"]
     kind = _kind(row["media_type"])
+    if kind == "audio":
+        raise InputError(f"{eid} is a sound recording: similar compares pictures and videos")
+    with decrypted(archive, row) as original:
+        if kind == "image":
+            # the same guarded decoder as redaction: pixel limit, truncation, orientation
+            image, _ = _open_image(original.read_bytes(), eid, draft=WORK_SIDE)
+            return image_hashes(image)
+        return video_hashes(original, name=eid)
+
+
+def _hashes(archive: Archive, row: dict[str, Any]) -> list[int]:
+    """The item's hashes, from the ``phashes`` cache or computed and cached.
+
+    The cache holds ``v<version> <hex> <hex> ...``, or ``v<version> ! <reason>`` for an item
+    that could not be hashed (raised again as InputError); rows of another version (older
+    hashing) are computed anew.
+    """
+    eid = row["evidence_id"]
+    prefix = _cache_prefix()
+    with archive.engine.connect() as conn:
+        cached = conn.execute(select(phashes.c.hashes).where(phashes.c.evidence_id == eid)).scalar()
+    if cached is not None and str(cached).startswith(prefix):
+        rest = str(cached)[len(prefix) :]
+        if rest.startswith("! "):
+            raise InputError(rest[2:])
+        return [int(h, 16) for h in rest.split()]
+    problem: InputError | None = None
+    values: list[int] = []
     try:
-        with decrypted(archive, row) as original:
-            if kind == "image":
-                with Image.open(original) as img:
-                    values = image_hashes(img)
-            else:
-                values = video_hashes(original)
-    except InputError:
-        values = []  # damaged media: nothing to compare, recorded as such
+        values = _compute_hashes(archive, row)
+        text = prefix + " ".join(f"{v:016x}" for v in values)
+    except InputError as exc:
+        problem = exc
+        text = prefix + "! " + " ".join(exc.message.split())
     with archive.engine.begin() as conn:
-        conn.execute(
-            insert(phashes),
-            [{"evidence_id": row["evidence_id"], "hashes": " ".join(f"{v:016x}" for v in values)}],
-        )
+        conn.execute(delete(phashes).where(phashes.c.evidence_id == eid))
+        conn.execute(insert(phashes), [{"evidence_id": eid, "hashes": text}])
+    if problem is not None:
+        raise problem
     return values
 
 
 def find_similar(
     archive: Archive, evidence_id: str, *, max_distance: int = 10, progress: Progress | None = None
-) -> list[dict[str, Any]]:
-    """Pictures and videos whose perceptual hashes are within ``max_distance`` bits."""
+) -> dict[str, Any]:
+    """Pictures and videos whose perceptual hashes are within ``max_distance`` bits.
+
+    Returns ``{"evidence", "max_distance", "similar": [{"evidence", "distance"}],
+    "skipped": [{"evidence", "reason"}]}``: other items that cannot be decoded (damaged,
+    truncated, over the pixel limit) are skipped and listed, never fatal. The queried item
+    itself must be a picture or video that can be hashed, else InputError.
+    """
     from sahid.media.phash import similar
 
     report = progress or _quiet
     row = resolve(archive, evidence_id)
+    eid = row["evidence_id"]
+    _not_empty(row, "compare")
     _kind(row["media_type"])
     mine = _hashes(archive, row)
     with archive.engine.connect() as conn:
         others = [
             dict(r._mapping)
             for r in conn.execute(select(evidence).order_by(evidence.c.added_seq))
-            if r.evidence_id != row["evidence_id"]
+            if r.evidence_id != eid
             and (r.media_type in IMAGE_TYPES or r.media_type.startswith("video/"))
         ]
-    candidates = {}
+    candidates: dict[str, list[int]] = {}
+    skipped: list[dict[str, str]] = []
     for i, other in enumerate(others):
-        candidates[other["evidence_id"]] = _hashes(archive, other)
+        try:
+            candidates[other["evidence_id"]] = _hashes(archive, other)
+        except InputError as exc:
+            skipped.append({"evidence": other["evidence_id"], "reason": exc.message})
         report("hashing", i + 1, len(others))
-    if not mine:
-        return []
-    return [{"evidence": e, "distance": d} for e, d in similar(mine, candidates, max_distance)]
+    return {
+        "evidence": eid,
+        "max_distance": max_distance,
+        "similar": [
+            {"evidence": e, "distance": d} for e, d in similar(mine, candidates, max_distance)
+        ],
+        "skipped": skipped,
+    }
 
 
 # --- web capture -----------------------------------------------------------------------
 
 
 def capture_url(archive: Archive, url: str, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Capture a web page (WACZ with the screenshot inside) as one evidence item."""
-    from sahid.capture import capture, capture_bundle
+    """Capture a web page (WACZ with the screenshot inside) as one evidence item.
+
+    The ``evidence.added`` entry's ``capture`` object records the URL, final URL, time,
+    HTTP status and title, and the SHA-256 of the screenshot (``screenshot``) and of every
+    member of the WACZ (``wacz_members``), so that each can be checked on its own.
+    """
+    from sahid.capture import capture, capture_bundle, capture_digests
 
     report = progress or _quiet
     result = capture(url, progress=lambda m: report(m, 0, 0))
@@ -323,6 +391,7 @@ def capture_url(archive: Archive, url: str, *, progress: Progress | None = None)
         "captured_at": result.captured_at,
         "status": result.status,
         "title": result.title,
+        **capture_digests(result),
     }
     archive.append(kind, body)
     return {**stored.result.as_json(), "capture": body["capture"]}

@@ -46,6 +46,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def check_new_output(out: Path) -> None:
+    """Refuse an output path that exists or whose folder does not (what :func:`new_output`
+    refuses), so that a command can say so before doing any work."""
+    if out.exists() or out.is_symlink():
+        raise InputError(f"{out} already exists; choose another path or remove it first")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent} does not exist; create the folder first")
+
+
 @contextmanager
 def new_output(out: Path) -> Iterator[BinaryIO]:
     """A new file at ``out`` that appears only when complete.
@@ -53,10 +62,7 @@ def new_output(out: Path) -> Iterator[BinaryIO]:
     It is written beside ``out`` as a hidden ``.partial`` (0600), fsynced and renamed
     when the block ends normally; any exception removes it. ``out`` is never replaced.
     """
-    if out.exists():
-        raise InputError(f"{out} already exists; choose another path or remove it first")
-    if not out.parent.is_dir():
-        raise InputError(f"{out.parent} does not exist; create the folder first")
+    check_new_output(out)
     partial = out.parent / f".{out.name}.{secrets.token_hex(4)}.partial"
     with _staged(out, partial, 0o600) as fh:
         yield fh

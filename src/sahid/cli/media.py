@@ -19,6 +19,7 @@ from sahid.cli.common import (
     emit,
     open_archive,
     progress_bar,
+    warn,
 )
 from sahid.errors import InputError
 
@@ -79,10 +80,13 @@ def redact(
     json: JsonOpt = False,
 ) -> None:
     """Make a redacted copy (faces blurred, regions hidden, sound muted) as new evidence."""
+    from sahid._internal.fsutil import check_new_output
     from sahid.protect import redact as run
 
     regions = [parse_region(r) for r in region or []]
     ranges = [parse_range(m) for m in mute or []]
+    if output is not None:
+        check_new_output(output)  # before the copy is made, stored and recorded
     with (
         open_archive(archive, passphrase_file, member, write=True) as arc,
         progress_bar(not json) as bar,
@@ -97,6 +101,11 @@ def redact(
         )
         if output is not None:
             arc.get(done["copy"], output)
+    if done["no_face_found"]:
+        warn(
+            f"no face was found in {done['original']}: look at the copy {done['copy']} "
+            "before publishing it, and cover any face the detector missed with --region"
+        )
     emit(
         json,
         done,
@@ -117,14 +126,14 @@ def thumbs(
     json: JsonOpt = False,
 ) -> None:
     """Thumbnails of a picture or keyframes of a video, stored encrypted."""
-    from sahid._internal.fsutil import new_output
+    from sahid._internal.fsutil import check_new_output, new_output
     from sahid.protect import make_thumbnails, read_thumbnail
 
+    if output is not None:
+        check_new_output(output)  # before the thumbnails are made
     with open_archive(archive, passphrase_file, member, write=True) as arc:
         made = make_thumbnails(arc, evidence_id)
         if output is not None:
-            if output.exists():
-                raise InputError(f"{output} exists; give a new folder")
             output.mkdir()
             for t in made:
                 with new_output(output / f"thumb-{t['index']:02d}.jpg") as fh:
@@ -161,12 +170,22 @@ def similar(
         progress_bar(not json) as bar,
     ):
         found = find_similar(arc, evidence_id, max_distance=max_distance, progress=bar)
+    for s in found["skipped"]:
+        warn(f"not compared: {s['reason']}")
     if json:
         sys.stdout.write(jsonlib.dumps(found, indent=2) + "\n")
         return
-    if not found:
-        console.print("no near-duplicates", markup=False)
-    for f in found:
+    if not found["similar"]:
+        console.print(
+            "no near-duplicates"
+            + (
+                f" ({len(found['skipped'])} item(s) could not be compared)"
+                if found["skipped"]
+                else ""
+            ),
+            markup=False,
+        )
+    for f in found["similar"]:
         console.print(f"{f['evidence']}  distance {f['distance']}", markup=False)
 
 
@@ -178,8 +197,10 @@ def capture(
     json: JsonOpt = False,
 ) -> None:
     """Save a web page (WARC/WACZ + full-page screenshot) as one evidence item."""
+    from sahid.capture import preflight
     from sahid.protect import capture_url
 
+    preflight(url)  # a bad URL or a missing Chromium: before the passphrase is asked for
     with open_archive(archive, passphrase_file, member, write=True) as arc:
         done = capture_url(arc, url)
     emit(

@@ -41,7 +41,7 @@ from typing import Any, BinaryIO
 from sahid.errors import InputError, SahidError
 from sahid.media import jpeg
 
-__all__ = ["CLEANABLE", "CleanReport", "clean", "clean_many"]
+__all__ = ["CLEANABLE", "CleanReport", "check_cleanable", "clean", "clean_many"]
 
 
 @dataclass(frozen=True)
@@ -584,13 +584,23 @@ _CLEANERS: dict[str, _Cleaner] = {
 CLEANABLE = frozenset(_CLEANERS)
 
 
-def _cleaner(media_type: str) -> _Cleaner:
-    cleaner = _CLEANERS.get(media_type)
-    if cleaner is None:
+def check_cleanable(media_type: str) -> None:
+    """InputError, saying what to do instead, unless :func:`clean` handles ``media_type``."""
+    if media_type in _CLEANERS:
+        return
+    if media_type == "image/gif":
         raise InputError(
-            f"cannot clean {media_type} yet: supported types are {', '.join(sorted(CLEANABLE))}"
+            "cannot clean image/gif: GIF comments and application blocks are not stripped "
+            "yet; make a redacted copy instead (sahid redact writes a PNG without metadata)"
         )
-    return cleaner
+    raise InputError(
+        f"cannot clean {media_type} yet: supported types are {', '.join(sorted(CLEANABLE))}"
+    )
+
+
+def _cleaner(media_type: str) -> _Cleaner:
+    check_cleanable(media_type)
+    return _CLEANERS[media_type]
 
 
 def _run(cleaner: _Cleaner, src: Path, dst: BinaryIO, name: str) -> CleanReport:

@@ -94,5 +94,9 @@ def detect_faces(image: Image.Image, *, max_side: int = DETECT_MAX_SIDE) -> list
     Large images are scaled down so that the longest side is at most ``max_side`` for
     detection, and the boxes are scaled back. The result is deterministic.
     """
+    from sahid.media.pixels import is_high_depth, to_8bit
+
+    if is_high_depth(image):
+        image = to_8bit(image)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     return detect_faces_array(np.asarray(rgb), max_side=max_side)

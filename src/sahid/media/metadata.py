@@ -43,6 +43,7 @@ IMAGE_TYPES = frozenset(
         "image/heic",
         "image/heif",
         "image/avif",
+        "image/gif",
     }
 )
 VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime"})
@@ -368,7 +369,7 @@ def _image(path: Path, media_type: str, fields: dict[str, Any], problems: list[s
             }
             if text:
                 fields["png_text"] = text
-        if media_type == "image/jpeg" and isinstance(info.get("comment"), bytes):
+        if media_type in ("image/jpeg", "image/gif") and isinstance(info.get("comment"), bytes):
             fields["comment"] = _decode_text(info["comment"])
         try:
             im.load()  # a damaged or truncated image shows up here, not only in the header

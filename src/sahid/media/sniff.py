@@ -22,6 +22,8 @@ _SIMPLE: tuple[tuple[bytes, str], ...] = (
     (b"MM\x00*", "image/tiff"),
     (b"II+\x00", "image/tiff"),  # BigTIFF
     (b"MM\x00+", "image/tiff"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
     (b"%PDF-", "application/pdf"),
     (b"ID3", "audio/mpeg"),
     (b"OggS", "audio/ogg"),

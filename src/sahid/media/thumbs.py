@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image
 
 from sahid.errors import InputError, SahidError
-from sahid.media.redact import PathLike, _one_line, _open_image, _open_media
+from sahid.media.redact import PathLike, _one_line, _open_image
+from sahid.media.video import _open_media
 
 __all__ = ["image_thumbnail", "video_keyframes"]
 
@@ -56,13 +57,15 @@ def image_thumbnail(
     return _jpeg(image, max_side)
 
 
-def sample_frames(path: PathLike, count: int) -> Iterator[tuple[int, Image.Image]]:
+def sample_frames(
+    path: PathLike, count: int, *, name: str | None = None
+) -> Iterator[tuple[int, Image.Image]]:
     """Up to ``count`` upright frames spread evenly over a video: ``(time in ms, image)``.
 
     Each frame is reached by seeking to the keyframe before it and decoding forward; one
-    decoded frame is held at a time.
+    decoded frame is held at a time. ``name`` labels errors (default: the file name).
     """
-    label = Path(path).name
+    label = name or Path(path).name
     if count < 1:
         raise InputError("count must be 1 or more")
     inp = _open_media(path, label)
@@ -132,6 +135,8 @@ def _sample(inp: Any, label: str, count: int) -> Iterator[tuple[int, Image.Image
         raise InputError(f"{label} holds no video frames: give the original recording")
 
 
-def video_keyframes(path: PathLike, count: int = 5, max_side: int = 320) -> list[tuple[int, bytes]]:
+def video_keyframes(
+    path: PathLike, count: int = 5, max_side: int = 320, *, name: str | None = None
+) -> list[tuple[int, bytes]]:
     """Up to ``count`` JPEG frames spread over a video: ``(time in ms, JPEG bytes)``."""
-    return [(ms, _jpeg(image, max_side)) for ms, image in sample_frames(path, count)]
+    return [(ms, _jpeg(image, max_side)) for ms, image in sample_frames(path, count, name=name)]
