@@ -37,6 +37,7 @@ def test_public_api_is_pinned():
             "InclusionProof",
             "InputError",
             "LockedError",
+            "NetworkError",
             "NotFound",
             "SahidError",
             "VerificationError",

@@ -64,7 +64,7 @@ def test_add_ls_show_get_round_trip(make_archive, files, tmp_path):
     # Only one blob per distinct content.
     assert len(list(arc.blobs.names())) == 3
     report = arc.verify()
-    assert report.orphans == [] and "blobs" in report.steps[-1]
+    assert report.orphans == [] and "blobs" in report.steps[7]
 
 
 def gps_photo(path: Path, marker: bytes = MARKER) -> Path:

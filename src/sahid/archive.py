@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine
 
@@ -52,6 +52,10 @@ from sahid.store import (
     param_mark_for,
     schema_version,
 )
+
+if TYPE_CHECKING:
+    from sahid.anchors.partner import Witness
+    from sahid.anchors.service import Anchors
 
 __all__ = ["Archive", "ConsistencyProof", "InclusionProof"]
 
@@ -396,6 +400,21 @@ class Archive:
         from sahid.verify import verify_archive
 
         return verify_archive(self, progress, quick=quick)
+
+    # -- anchors (see sahid.anchors) -----------------------------------------------------
+    @property
+    def anchors(self) -> Anchors:
+        """RFC 3161 tokens and witness cosignatures of this log's checkpoints."""
+        from sahid.anchors.service import Anchors
+
+        return Anchors(self)
+
+    @property
+    def witness(self) -> Witness:
+        """This archive as a witness of partners' logs (cosigning their checkpoints)."""
+        from sahid.anchors.partner import Witness
+
+        return Witness(self)
 
     # -- records (see sahid.records) -----------------------------------------------------
     @property

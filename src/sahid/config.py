@@ -43,6 +43,18 @@ class KdfParams:
 
 
 @dataclass(frozen=True)
+class TsaConfig:
+    """A timestamp authority ``sahid log anchor`` uses when no ``--tsa`` is given.
+
+    ``ca`` is the file of certificates to trust for it (relative to the archive folder
+    unless absolute). A URL, not a secret: sahid.toml holds none.
+    """
+
+    url: str
+    ca: str
+
+
+@dataclass(frozen=True)
 class ArchiveConfig:
     archive_id: str
     origin: str
@@ -51,9 +63,10 @@ class ArchiveConfig:
     kdf: KdfParams = field(default_factory=KdfParams)
     database: str = "sahid.db"
     blobs: str = "blobs"
+    tsa: tuple[TsaConfig, ...] = ()
 
     def to_toml(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": FORMAT,
             "archive": {
                 "id": self.archive_id,
@@ -68,6 +81,9 @@ class ArchiveConfig:
             },
             "storage": {"database": self.database, "blobs": self.blobs},
         }
+        if self.tsa:
+            out["anchors"] = {"tsa": [{"url": t.url, "ca": t.ca} for t in self.tsa]}
+        return out
 
 
 def config_path(root: Path) -> Path:
@@ -111,8 +127,12 @@ def read_config(root: Path) -> ArchiveConfig:
             ),
             database=str(storage.get("database", "sahid.db")),
             blobs=str(storage.get("blobs", "blobs")),
+            tsa=tuple(
+                TsaConfig(_str(t, "url", "anchors.tsa"), _str(t, "ca", "anchors.tsa"))
+                for t in data.get("anchors", {}).get("tsa", [])
+            ),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{path}: missing or invalid field {exc}") from None
     for name in (cfg.database, cfg.blobs):
         if "/" in name or name in ("", ".", ".."):
@@ -122,8 +142,8 @@ def read_config(root: Path) -> ArchiveConfig:
     return cfg
 
 
-def _str(table: dict[str, Any], key: str) -> str:
+def _str(table: dict[str, Any], key: str, where: str = "archive") -> str:
     value = table[key]
     if not isinstance(value, str) or not value:
-        raise TypeError(f"archive.{key}")
+        raise TypeError(f"{where}.{key}")
     return value

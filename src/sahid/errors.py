@@ -10,6 +10,7 @@ message that says what is wrong and what to do, an ``exit_code`` for the CLI and
     │   └── NotFound                an id, file or archive does not exist
     ├── AuthError                   wrong passphrase or unusable key file
     ├── LockedError                 another process holds the archive
+    ├── NetworkError                a service the user asked for (a TSA) cannot be used
     └── VerificationError           exit 2: integrity failure (tampering, corruption)
 
 The CLI has one ``except SahidError``; it prints ``error: <message>`` and exits with
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "LockedError",
+    "NetworkError",
     "NotFound",
     "SahidError",
     "VerificationError",
@@ -68,6 +70,13 @@ class AuthError(SahidError):
 class LockedError(SahidError):
     code = "locked"
     http_status = 409
+
+
+class NetworkError(SahidError):
+    """A remote service the user named (a timestamp authority) is unreachable or odd."""
+
+    code = "network"
+    http_status = 502
 
 
 class VerificationError(SahidError):

@@ -56,6 +56,13 @@ KINDS = frozenset(
         "link.added",
         "redaction.made",
         "erased",
+        # Anchors (sahid.anchors): outside memory of this log's checkpoints ...
+        "checkpoint.anchored",
+        "checkpoint.cosigned",
+        "witness.added",
+        # ... and this archive acting as a witness for a partner's log.
+        "witness.trusted",
+        "witness.cosigned",
     }
 )
 

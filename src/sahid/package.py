@@ -10,6 +10,8 @@ A package is one zip file that proves itself with nothing but its own contents:
   each entry's leaf hash and inclusion proof to the newest checkpoint;
 * ``checkpoint`` (newest C2SP checkpoint), ``checkpoints/<size>`` (every checkpoint)
   and ``consistency/<size>.json`` (each older one's consistency proof to the newest);
+* ``anchors/…``: the RFC 3161 tokens and witness cosignatures of those checkpoints
+  (layout and check in :mod:`sahid.anchors.files`);
 * ``log-key`` (C2SP note verifier key), ``members.json`` (member id -> Ed25519 key,
   itself proven by the ``member.added`` entries included);
 * ``custody.json``, ``summary.pdf`` and ``README.txt`` for people;
@@ -32,7 +34,7 @@ import json
 import mimetypes
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,7 @@ from sahid._internal import merkle
 from sahid._internal.checkpoint import Checkpoint, open_checkpoint
 from sahid._internal.fsutil import new_output
 from sahid._internal.note import Verifier, open_note
+from sahid.anchors.files import anchor_files, check_anchor_files
 from sahid.errors import InputError, NotFound, VerificationError
 from sahid.ledger import Entry, parse_entry
 
@@ -301,6 +304,8 @@ def build_package(
             if cp.size < newest.size:
                 cons = archive.consistency_proof(cp.size, newest.size)
                 put(zf, f"consistency/{cp.size}.json", _json_bytes(cons.as_json()))
+        for name, data in anchor_files(archive, upto=newest.size).items():
+            put(zf, name, data)
         put(zf, "checkpoint", newest_note.encode())
         put(zf, "log-key", (archive.log_key() + "\n").encode())
         put(zf, "members.json", _json_bytes(keys))
@@ -393,6 +398,10 @@ It holds:
                          hash, signed with the log key)
   checkpoints/<size>     every checkpoint the archive signed
   consistency/<size>.json  proof that each older checkpoint is a prefix of the newest
+  anchors/               if any: RFC 3161 timestamps (<size>.<n>.tsr, over the exact
+                         bytes of checkpoints/<size>; TSA certificates in tsa.pem) and
+                         witness cosignatures (<size>.cosigned: the checkpoint with the
+                         witnesses' C2SP cosignature lines; their keys in witnesses)
   log-key                the log key shown above
   members.json           the archive members' public Ed25519 keys (member id -> key)
   custody.json           for each evidence file: when it was received, by which member,
@@ -611,13 +620,22 @@ def _open_cp(note: bytes, verifier: Verifier, where: str) -> Checkpoint:
         raise _fail(where, f"does not verify with log-key ({exc.message})") from None
 
 
-def verify_package(path: Path, *, key: str | None = None) -> dict[str, Any]:
+def verify_package(
+    path: Path,
+    *,
+    key: str | None = None,
+    tsa_trust: Sequence[Any] | None = None,
+    witnesses: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Check a package offline; VerificationError names the first bad file inside it.
 
     ``key``, if given, is the log's verifier key as the reader already knows it (from
     the publishers' site, a partner, a printed copy): the package's ``log-key`` must be
     that key. Without it the package is checked against the key it carries, which proves
     it is whole and unchanged since that key signed it, not whose key that is.
+    ``tsa_trust`` (certificates) and ``witnesses`` (vkeys), if given, are the trust the
+    reader has in TSAs and witnesses instead of the package's ``anchors/tsa.pem`` and
+    ``anchors/witnesses``.
     """
     path = Path(path)
     if not path.is_file():
@@ -629,10 +647,15 @@ def verify_package(path: Path, *, key: str | None = None) -> dict[str, Any]:
             f"{path.name}: not a readable zip file ({exc})", where=path.name
         ) from None
     with zf:
-        return _verify_zip(zf, key)
+        return _verify_zip(zf, key, tsa_trust, witnesses)
 
 
-def _verify_zip(zf: zipfile.ZipFile, trusted_key: str | None = None) -> dict[str, Any]:
+def _verify_zip(
+    zf: zipfile.ZipFile,
+    trusted_key: str | None,
+    tsa_trust: Sequence[Any] | None,
+    witnesses: Sequence[str] | None,
+) -> dict[str, Any]:
     names = [i.filename for i in zf.infolist()]
     seen: set[str] = set()
     for n in names:
@@ -699,6 +722,7 @@ def _verify_zip(zf: zipfile.ZipFile, trusted_key: str | None = None) -> dict[str
             or _PROOF_NAME.fullmatch(n)
             or _CHECKPOINT_NAME.fullmatch(n)
             or _CONSISTENCY_NAME.fullmatch(n)
+            or n.startswith("anchors/")  # names checked by check_anchor_files
         )
         if not known:
             raise _fail(n, "is not a file a sahid package holds")
@@ -737,6 +761,13 @@ def _verify_zip(zf: zipfile.ZipFile, trusted_key: str | None = None) -> dict[str
         m = _CONSISTENCY_NAME.fullmatch(n)
         if m and int(m.group(1)) not in cps:
             raise _fail(n, "proves a checkpoint the package does not hold")
+    anchors = check_anchor_files(
+        [n for n in present if n.startswith("anchors/")],
+        read,
+        {size: read(f"checkpoints/{size}") for size in cps},
+        trust=tsa_trust,
+        witnesses=witnesses,
+    )
 
     # 3. Members and entries: canonical, signed, included in the newest checkpoint.
     members_doc = _load_json(read("members.json"), "members.json")
@@ -863,4 +894,5 @@ def _verify_zip(zf: zipfile.ZipFile, trusted_key: str | None = None) -> dict[str
         "evidence": n_evidence,
         "entries": len(entries),
         "checkpoints": len(cps),
+        "anchors": anchors.as_json(),
     }

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, insert, select
 
+from sahid.anchors import project as anchors_project
 from sahid.ledger import Entry
 from sahid.records import project, search
 from sahid.schema import (
@@ -146,6 +147,7 @@ HANDLERS["record.created"] = project.record_created
 HANDLERS["link.added"] = project.record_created
 HANDLERS["record.updated"] = project.record_updated
 HANDLERS["erased"] = project.person_erased
+HANDLERS.update(anchors_project.HANDLERS)
 
 
 def replay_engine() -> Engine:

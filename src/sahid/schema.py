@@ -195,6 +195,48 @@ derivations = Table(
 )
 
 
+# Outside memory of the log (DESIGN §3, "Anchors"): one row per RFC 3161 token
+# (`checkpoint.anchored`, kind "rfc3161", source = TSA URL, time = genTime) or witness
+# cosignature (`checkpoint.cosigned`, kind "cosignature", source = witness vkey, time =
+# the cosignature's) recorded for the checkpoint of ``size``; the token or line itself
+# is in the entry ``seq``.
+anchors = Table(
+    "anchors",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("note_sha256", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("time", Text, nullable=False),
+    Index("ix_anchors_size", "size"),
+)
+
+# Note keys of the other side of witnessing: role "witness" = a witness this log takes
+# cosignatures from (`witness.added`, origin = the key's name); role "log" = a log this
+# archive witnesses (`witness.trusted`, origin = the log's origin).
+witness_keys = Table(
+    "witness_keys",
+    metadata,
+    Column("role", Text, primary_key=True),
+    Column("origin", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("seq", Integer, nullable=False),
+)
+
+# Every checkpoint this archive cosigned as a witness (`witness.cosigned`): the newest
+# row of an origin is the size and root the next request must be consistent with.
+witnessed = Table(
+    "witnessed",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("origin", Text, nullable=False, index=True),
+    Column("size", Integer, nullable=False),
+    Column("root", Text, nullable=False),
+    Column("time", Integer, nullable=False),
+)
+
+
 def projection_tables() -> list[Table]:
     skip = LEDGER_TABLES + SECRET_TABLES + CACHE_TABLES
     return [t for t in metadata.sorted_tables if t.name not in skip]

@@ -23,6 +23,9 @@ Steps (every failure message starts with its step and names the first bad place)
 8. **Blobs** — every evidence blob exists, decrypts, and has the SHA-256 and size its
    entry records (``quick`` checks presence only). Blobs no entry references (crash
    leftovers) are listed as orphans for ``sahid gc``; they are not an integrity failure.
+9. **Anchors** — every recorded RFC 3161 token and witness cosignature verifies again
+   for the exact checkpoint it names, and this archive's own witness decisions replay
+   (see :mod:`sahid.anchors.check`).
 """
 
 from __future__ import annotations
@@ -41,10 +44,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sahid import projections, seen
 from sahid._internal import merkle
 from sahid._internal.workers import CHUNK, PARALLEL_THRESHOLD, CryptoPool
+from sahid.anchors.check import KINDS as ANCHOR_KINDS
+from sahid.anchors.check import check_anchor_entries
 from sahid.errors import SahidError, VerificationError
 from sahid.evidence import orphans, verify_blobs
 from sahid.keys import read_key_header
-from sahid.ledger import KINDS, parse_entry
+from sahid.ledger import KINDS, Entry, parse_entry
 from sahid.store import page_problems
 
 if TYPE_CHECKING:
@@ -61,6 +66,7 @@ STEPS = (
     "projections",
     "rollback",
     "blobs",
+    "anchors",
 )
 
 
@@ -72,6 +78,7 @@ class VerifyReport:
     steps: list[str] = field(default_factory=list)
     seen_size: int | None = None
     orphans: list[str] = field(default_factory=list)
+    anchors: dict[str, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +89,7 @@ class VerifyReport:
             "steps": self.steps,
             "seen_size": self.seen_size,
             "orphans": self.orphans,
+            "anchors": self.anchors,
         }
 
 
@@ -116,6 +124,7 @@ def verify_archive(
         tree = merkle.CompactRange()
         sealer = ledger.sealer
         expected = 0
+        anchored: list[Entry] = []
         try:
             for row in ledger.iter_rows(conn):
                 where = f"entry {expected}"
@@ -151,6 +160,8 @@ def verify_archive(
                     or entry.body.get("origin") != archive.config.origin
                 ):
                     raise fail(2, where, "archive.created does not match sahid.toml")
+                if entry.kind in ANCHOR_KINDS:
+                    anchored.append(entry)
                 if b"".join(tree.append(leaf)) != row.hashes[32:]:
                     raise fail(3, where, "stored subtree hashes do not match the leaves")
                 try:
@@ -227,6 +238,10 @@ def verify_archive(
     verify_blobs(archive, quick=quick, progress=progress)
     report.steps.append(STEPS[7] + (" (presence only: --quick)" if quick else ""))
     report.orphans = orphans(archive)
+    report.anchors = check_anchor_entries(
+        anchored, dict(notes), archive.witness.key(), lambda where, what: fail(9, where, what)
+    )
+    report.steps.append(STEPS[8])
     seen.remember(archive.config.archive_id, notes[-1][1])
     return report
 

@@ -42,6 +42,7 @@ __all__ = [
     "Verifier",
     "add_signatures",
     "key_id",
+    "note_text",
     "open_note",
     "sign_note",
 ]
@@ -266,6 +267,15 @@ def _parse(note: str | bytes) -> tuple[str, list[_Line]]:
             raise VerificationError("malformed note: bad signature line")
         lines.append(_Line(raw, name, b64, blob))
     return text, lines
+
+
+def note_text(note: str | bytes) -> str:
+    """The text of a well-formed note, its signatures unchecked: never trust it alone.
+
+    For messages that other keys sign over the same text (cosignatures); VerificationError
+    if the note is malformed.
+    """
+    return _parse(note)[0]
 
 
 def add_signatures(note: str, signers: Sequence[Signer]) -> str:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from sahid.archive import Archive
+from sahid.cli import anchors as anchors_cli
 from sahid.cli import evidence as evidence_cli
 from sahid.cli import log
 from sahid.cli import media as media_cli
@@ -38,6 +39,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(log.app, name="log")
+anchors_cli.register(log.app, app)
 evidence_cli.register(app)
 records_cli.register(app)
 media_cli.register(app)
@@ -105,7 +107,14 @@ def verify(
         report.as_json(),
         f"ok: {report.size} entries, {report.checkpoints} checkpoints, root {b64(report.root)}\n"
         + "\n".join(f"  step {i}: {s} ✓" for i, s in enumerate(report.steps, 1))
-        + "".join(f"\nnote: orphan {o} (run `sahid gc`)" for o in report.orphans),
+        + "".join(f"\nnote: orphan {o} (run `sahid gc`)" for o in report.orphans)
+        + (
+            f"\nanchors: {report.anchors['rfc3161']} timestamp(s), "
+            f"{report.anchors['cosignatures']} cosignature(s) verified; "
+            f"{report.anchors['witnessed']} cosigned as a witness"
+            if any(report.anchors.values())
+            else ""
+        ),
     )
 
 

@@ -10,6 +10,35 @@ import typer
 from sahid.cli.common import ArchiveOpt, JsonOpt, MemberOpt, PassFileOpt, emit, open_archive
 from sahid.errors import InputError
 
+TsaCaOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tsa-ca",
+        help="Trust only these TSA certificates (PEM/DER) for the RFC 3161 anchors.",
+        show_default=False,
+    ),
+]
+WitnessOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--witness",
+        help="Trust only this witness key (vkey) for cosignatures (repeat).",
+        show_default=False,
+    ),
+]
+
+
+def _trust(tsa_ca: Path | None) -> list[object] | None:
+    from sahid.anchors.service import read_trust_file
+
+    return None if tsa_ca is None else list(read_trust_file(tsa_ca))
+
+
+def _anchor_words(anchors: dict[str, object]) -> str:
+    return f"anchors: {anchors['timestamps']} RFC 3161 timestamp(s), " + (
+        f"{anchors['cosignatures']} witness cosignature(s)"
+    )
+
 
 def publish(
     output: Annotated[
@@ -70,12 +99,14 @@ def _trusted_key(key: str | None) -> str | None:
 def verify_site(
     site: Annotated[Path, typer.Argument(help="A published sahid site (folder).")],
     key: KeyOpt = None,
+    tsa_ca: TsaCaOpt = None,
+    witness: WitnessOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Check a published site offline: signed manifest, checkpoints, tiles, entries, proofs."""
     from sahid.publish.proofs import verify_site as run
 
-    report = run(site, key=_trusted_key(key))
+    report = run(site, key=_trusted_key(key), tsa_trust=_trust(tsa_ca), witnesses=witness)
     data = report.as_json()
     emit(
         json,
@@ -83,7 +114,8 @@ def verify_site(
         f"ok: {site} verifies: {data['files']} files, {data['checkpoints']} checkpoints, "
         f"{len(data['revealed'])} revealed and {len(data['withheld'])} withheld entries, "
         f"{data['derivations']} redacted copies; tree size {data['size']}, root {data['root']}\n"
-        f"log key {data['key']} (compare it with the one the publishers gave you)",
+        f"log key {data['key']} (compare it with the one the publishers gave you)\n"
+        + _anchor_words(data["anchors"]),
     )
 
 
@@ -106,15 +138,16 @@ def package(
 def verify_package(
     path: Annotated[Path, typer.Argument(help="An evidence package (zip).")],
     key: KeyOpt = None,
+    tsa_ca: TsaCaOpt = None,
+    witness: WitnessOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Check an evidence package offline; needs nothing but the package."""
     from sahid.package import verify_package as run
 
-    summary = run(path, key=_trusted_key(key))
-    emit(
-        json, summary, f"ok: {path} verifies ({', '.join(f'{k} {v}' for k, v in summary.items())})"
-    )
+    summary = run(path, key=_trusted_key(key), tsa_trust=_trust(tsa_ca), witnesses=witness)
+    facts = ", ".join(f"{k} {v}" for k, v in summary.items() if k != "anchors")
+    emit(json, summary, f"ok: {path} verifies ({facts})\n" + _anchor_words(summary["anchors"]))
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,8 @@ A published site must prove itself without asking anyone to trust the publisher.
     verify/entries/<seq>.json  a revealed entry (exact signed bytes) or a withheld one
                                (leaf hash only), each with its inclusion proof
     verify/derivations.json    redacted copies: original hash -> copy hash, operations
+    verify/anchors/...         RFC 3161 tokens and witness cosignatures of the checkpoints
+                               (layout and check in :mod:`sahid.anchors.files`)
     verify/manifest.json       SHA-256 of every other file of the site
     verify/manifest.sig        C2SP signed note "<origin>/site\\n<hex SHA-256 of manifest>\\n"
                                signed with the log key
@@ -20,7 +22,8 @@ optionally, a log key the reader already trusts): the manifest's signature, ever
 against the manifest (and no file outside it), every checkpoint's signature, the tiles
 against each checkpoint's root (so all checkpoints are consistent), each revealed entry's
 canonical form, member signature and inclusion, each withheld entry's inclusion, and each
-derivation against its ``redaction.made`` entry. Failures raise
+derivation against its ``redaction.made`` entry, and every anchor against the checkpoint
+it names. Failures raise
 :class:`~sahid.errors.VerificationError` whose ``where`` is the site-relative path.
 """
 
@@ -44,6 +47,7 @@ from sahid._internal import merkle
 from sahid._internal.checkpoint import Checkpoint, open_checkpoint
 from sahid._internal.note import Signer, Verifier, open_note, sign_note
 from sahid._internal.tiles import TILE_HEIGHT, TILE_WIDTH, tile_path, tiles_for_size
+from sahid.anchors.files import anchor_files, check_anchor_files
 from sahid.errors import InputError, SahidError, VerificationError
 from sahid.keys import member_id_for
 from sahid.ledger import KINDS, Entry, parse_entry
@@ -257,7 +261,7 @@ def write_proofs(
         raise InputError(f"{out} is not a folder; write the site pages first")
     _site_files(out, _input_error)  # refuse symlinks before writing anything
     vdir = out / VERIFY
-    for sub in ("entries", "checkpoints"):
+    for sub in ("entries", "checkpoints", "anchors"):
         _clear(vdir / sub)
     tiles_written, cp = archive.write_tiles(vdir)
     size = cp.size
@@ -274,6 +278,9 @@ def write_proofs(
         if opened.size > size:
             raise InputError("the archive grew while publishing; publish again")
         _put(vdir / "checkpoints" / str(opened.size), note.encode())
+    anchors = anchor_files(archive, upto=size)
+    for rel, data in anchors.items():
+        _put(vdir / rel, data)
     _put(out / KEY, (archive.log_key() + "\n").encode())
     members = _members(archive)
     _put(out / MEMBERS, _json_bytes(members))
@@ -320,6 +327,7 @@ def write_proofs(
         "revealed": sorted(shown),
         "withheld": withheld,
         "derivations": len(checked),
+        "anchors": len(anchors),
         "files": files,
         "manifest_sha256": digest,
     }
@@ -343,6 +351,7 @@ class SiteVerification:
     revealed: list[int] = field(default_factory=list)
     withheld: list[int] = field(default_factory=list)
     derivations: int = 0
+    anchors: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -358,6 +367,7 @@ class SiteVerification:
             "revealed": self.revealed,
             "withheld": self.withheld,
             "derivations": self.derivations,
+            "anchors": self.anchors,
         }
 
 
@@ -656,13 +666,20 @@ def _check_derivations_file(
     return len(doc)
 
 
-def verify_site(site: Path, *, key: str | None = None) -> SiteVerification:
+def verify_site(
+    site: Path,
+    *,
+    key: str | None = None,
+    tsa_trust: Sequence[Any] | None = None,
+    witnesses: Sequence[str] | None = None,
+) -> SiteVerification:
     """Check a published site offline (see the module docstring for what is checked).
 
     ``key``, if given, is the log's verifier key as the reader already knows it (from a
     partner, an earlier visit, a printed copy): ``verify/key`` must be that key. Without
     it the site is checked against the key it publishes, which proves the site is whole
-    and unchanged since the log's key signed it, not whose key that is.
+    and unchanged since the log's key signed it, not whose key that is. ``tsa_trust``
+    (certificates) and ``witnesses`` (vkeys) pin the anchors' trust the same way.
     """
     site = Path(site)
     if not site.is_dir():
@@ -706,6 +723,15 @@ def verify_site(site: Path, *, key: str | None = None) -> SiteVerification:
                 "consistent with the newest one",
             )
         roots[cp_size] = cp.root_hash
+
+    report.anchors = check_anchor_files(
+        [r.removeprefix(f"{VERIFY}/") for r in listed if r.startswith(f"{VERIFY}/anchors/")],
+        lambda rel: _read(site, f"{VERIFY}/{rel}"),
+        {cp_size: _read(site, rel) for cp_size, (rel, _) in found.items()},
+        prefix=f"{VERIFY}/",
+        trust=tsa_trust,
+        witnesses=witnesses,
+    ).as_json()
 
     members = _check_members(site)
     report.members = len(members)
