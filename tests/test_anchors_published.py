@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sahid import Archive
+from sahid._internal.note import sign_note
 from sahid.anchors.service import read_trust_file
 from sahid.errors import VerificationError
 from sahid.package import build_package, verify_package
@@ -158,7 +159,9 @@ def test_verify_site_cli_pins_trust(world, site, cli):
 # -- the package --------------------------------------------------------------------------------
 
 
-def rewrite(src: Path, dst: Path, change) -> Path:
+def rewrite(src: Path, dst: Path, change, signer) -> Path:
+    """The package changed, its manifest made to match and signed again with the log key
+    (someone holding it), so that the anchor checks themselves must catch the change."""
     with zipfile.ZipFile(src) as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
     change(files)
@@ -166,9 +169,11 @@ def rewrite(src: Path, dst: Path, change) -> Path:
     manifest["files"] = {
         n: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
         for n, d in sorted(files.items())
-        if n != "manifest.json"
+        if n not in ("manifest.json", "manifest.sig")
     }
     files["manifest.json"] = json.dumps(manifest).encode()
+    digest = hashlib.sha256(files["manifest.json"]).hexdigest()
+    files["manifest.sig"] = sign_note(f"{signer.name}/package\n{digest}\n", [signer]).encode()
     with zipfile.ZipFile(dst, "w") as zf:
         for n, d in files.items():
             zf.writestr(n, d)
@@ -193,19 +198,21 @@ def test_package_anchor_tampering_is_named(world, tmp_path):
         files[f"anchors/{c}.1.tsr"] = files.pop(f"anchors/{a}.1.tsr")
 
     with pytest.raises(VerificationError, match=f"anchors/{c}.1.tsr: RFC 3161 step 3"):
-        verify_package(rewrite(world["package"], tmp_path / "a.zip", swap))
+        verify_package(rewrite(world["package"], tmp_path / "a.zip", swap, world["signer"]))
 
     def stray(files: dict[str, bytes]) -> None:
         files["anchors/readme.txt"] = b"trust me"
 
     with pytest.raises(VerificationError, match=r"anchors/readme.txt: is not an anchor file"):
-        verify_package(rewrite(world["package"], tmp_path / "b.zip", stray))
+        verify_package(rewrite(world["package"], tmp_path / "b.zip", stray, world["signer"]))
 
     def unlisted_witness(files: dict[str, bytes]) -> None:
         files["anchors/witnesses"] = b""
 
     with pytest.raises(VerificationError, match="anchors/witnesses"):
-        verify_package(rewrite(world["package"], tmp_path / "c.zip", unlisted_witness))
+        verify_package(
+            rewrite(world["package"], tmp_path / "c.zip", unlisted_witness, world["signer"])
+        )
     with pytest.raises(VerificationError, match=f"anchors/{a}.1.tsr: RFC 3161 step 5"):
         verify_package(world["package"], tsa_trust=read_trust_file(world["other_ca"]))
 
