@@ -258,10 +258,10 @@ def latency(arc: Archive, qs: list[tuple[str, Filters, str]]) -> dict[str, Any]:
     for q, f, _ in qs:
         t0 = time.perf_counter()
         keys = fts.query_keys(q)
-        e = arc.records.match_expression(q, keys)
+        groups = arc.records.match_groups(q, keys)
         t1 = time.perf_counter()
         with arc.engine.connect() as conn:
-            rows = fts.run_query(conn, e, f, 20)
+            rows = fts.run_query(conn, groups, f, 20)
             t2 = time.perf_counter()
             arc.records._hits(conn, rows, keys)
         t3 = time.perf_counter()

@@ -25,8 +25,8 @@ from sqlalchemy.pool import StaticPool
 from sahid.errors import LockedError, SahidError, VerificationError
 
 LOCK_NAME = "sahid.lock"
-SCHEMA_HEAD = "0005"
-OLDER_SCHEMAS = ("0001", "0002", "0003", "0004")
+SCHEMA_HEAD = "0006"
+OLDER_SCHEMAS = ("0001", "0002", "0003", "0004", "0005")
 
 
 class ArchiveLock:
