@@ -666,19 +666,27 @@ def snippet(texts: Sequence[str], keys: Sequence[str], width: int = SNIPPET_WORD
     """A window of the original text around the first matched word, matches in []."""
     wanted = tuple({w for k in keys if k for w in (k.replace(" ", ""), stem(k))})
     for t in texts:
-        spans = fold.words(t)
-        toks = [_search_key(t[s:e]) for s, e in spans]
-        hits = [i for i, k in enumerate(toks) if k.startswith(wanted)]
-        if not hits:
+        # Words are read up to the end of the window around the first match only.
+        spans: list[tuple[int, int]] = []
+        hits: list[bool] = []
+        first = stop = -1
+        for s, e in fold.iter_words(t):
+            if len(spans) == stop:
+                break
+            spans.append((s, e))
+            hits.append(_search_key(t[s:e]).startswith(wanted))
+            if first < 0 and hits[-1]:
+                first = max(0, len(spans) - 1 - width // 3)
+                stop = first + width
+        if first < 0:
             continue
-        first = max(0, hits[0] - width // 3)
-        last = min(len(spans), first + width)
+        last = min(len(spans), stop)
         out = []
         pos = spans[first][0]
         for i in range(first, last):
             s, e = spans[i]
             out.append(t[pos:s])
-            out.append(f"[{t[s:e]}]" if i in hits else t[s:e])
+            out.append(f"[{t[s:e]}]" if hits[i] else t[s:e])
             pos = e
         end = spans[last - 1][1]
         return ("…" if first else "") + "".join(out) + ("…" if end < len(t.rstrip()) else "")

@@ -677,14 +677,19 @@ class Records:
                 select(records.c.id, records.c.data).where(records.c.id.in_(ids))
             )
         }
-        evs = {
-            r.evidence_id: r
-            for r in conn.execute(
-                select(
-                    evidence.c.evidence_id, evidence.c.name, evidence.c.source, evidence.c.note
-                ).where(evidence.c.evidence_id.in_([r[0] for r in rows if r[1] == "evidence"]))
-            )
-        }
+        ev_ids = [r[0] for r in rows if r[1] == "evidence"]
+        evs = (
+            {
+                r.evidence_id: r
+                for r in conn.execute(
+                    select(
+                        evidence.c.evidence_id, evidence.c.name, evidence.c.source, evidence.c.note
+                    ).where(evidence.c.evidence_id.in_(ev_ids))
+                )
+            }
+            if ev_ids
+            else {}
+        )
         hits = []
         for rid, rtype, rank in rows:
             hit = fts.Hit(rid, rtype, rank)
