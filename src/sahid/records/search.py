@@ -311,13 +311,17 @@ def _in(prefix: str, values: Iterable[str], params: dict[str, Any]) -> str:
 BROAD_FACETS = frozenset({"type", "status"})
 
 
-def filter_sql(filters: Filters, params: dict[str, Any], *, lead: bool = True) -> list[str]:
+def filter_sql(
+    filters: Filters, params: dict[str, Any], *, lead: bool = True, per_match: bool = False
+) -> list[str]:
     """SQL conditions on ``d`` (search_docs) for the filters.
 
     ``lead=True`` (no words): the facet lists drive the query. ``lead=False`` (a MATCH
     drives it, newest match first): each match is checked with a few index lookups of
     its own facets and its incident's, instead of materialising every record of a
-    common type or a big place first.
+    common type or a big place first. ``per_match=True``: narrow facets are checked that
+    way too (when the words match few documents, reading every record of a place first
+    costs more than checking each match).
     """
     conds = []
     for n, (key, values) in enumerate(filters.facets()):
@@ -327,7 +331,7 @@ def filter_sql(filters: Filters, params: dict[str, Any], *, lead: bool = True) -
         # Narrow facets (a place, a unit, a charge) are cheapest as one materialised set;
         # broad ones (an incident type, a status: a large share of all records) as a
         # per-match check. ``+`` keeps SQLite from driving the query from the set.
-        if lead or key not in BROAD_FACETS:
+        if lead or (key not in BROAD_FACETS and not per_match):
             did = "d.id" if lead else "+d.id"
             conds.append(
                 f"({did} IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
@@ -392,9 +396,9 @@ def run_query(
     """(id, type, rank) of the best matches; without words, newest first."""
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     window = max(WINDOW, 5 * (limit + offset))
-    conds = filter_sql(filters, params, lead=not groups)
     if groups and ranking == "window" and has_fts(conn):
-        return ranked_window(conn, groups, conds, params, window, limit, offset)
+        return ranked_window(conn, groups, filters, params, window, limit, offset)
+    conds = filter_sql(filters, params, lead=not groups)
     expression = render(groups) if groups else None
     if expression and not conds:
         # Rank inside the FTS5 index and join only the page of results: joining every
@@ -575,10 +579,15 @@ def _body_tokens(body: str) -> list[str]:
     return folded.split() if folded.replace(" ", "").isalnum() else _FTS_TOKEN.findall(folded)
 
 
+# Below this many matches (an upper bound from search_terms), filters are checked on
+# each match rather than by reading every record of the filtered place, unit or charge.
+PER_MATCH_MAX = 10_000
+
+
 def ranked_window(
     conn: Connection,
     groups: Groups,
-    conds: list[str],
+    filters: Filters,
     params: dict[str, Any],
     window: int,
     limit: int,
@@ -588,15 +597,21 @@ def ranked_window(
     lex = _Lexicon(conn, groups)
     parts: list[str] = []
     spelled: list[_Spelled] = []
+    matches = None  # at most this many documents match every group
     for group in groups:
         alts: list[str] = []
+        docs = 0
         for phrase in group:
             sp = _spell(phrase, lex)
             alts.extend(sp.fts)
             spelled.append(sp)
+            docs += sp.docs
         if not alts:
             return []  # a word no document holds: nothing matches every word
         parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
+        matches = docs if matches is None else min(matches, docs)
+    params = dict(params)
+    conds = filter_sql(filters, params, lead=False, per_match=(matches or 0) <= PER_MATCH_MAX)
     params = {**params, "q": " AND ".join(parts), "window": window}
     if conds:
         # Filters are checked on matches as FTS5 yields them, newest first, until the
