@@ -51,6 +51,7 @@ from sahid.anchors.files import anchor_files, check_anchor_files
 from sahid.errors import InputError, SahidError, VerificationError
 from sahid.keys import member_id_for
 from sahid.ledger import KINDS, Entry, parse_entry
+from sahid.publish.datacheck import INCIDENTS, check_incidents
 
 if TYPE_CHECKING:
     from sahid.archive import Archive
@@ -351,6 +352,7 @@ class SiteVerification:
     revealed: list[int] = field(default_factory=list)
     withheld: list[int] = field(default_factory=list)
     derivations: int = 0
+    incidents: int = 0  # rows of data/incidents.json matched against revealed entries
     anchors: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -367,6 +369,7 @@ class SiteVerification:
             "revealed": self.revealed,
             "withheld": self.withheld,
             "derivations": self.derivations,
+            "incidents": self.incidents,
             "anchors": self.anchors,
         }
 
@@ -683,7 +686,14 @@ def verify_site(
     """
     site = Path(site)
     if not site.is_dir():
-        raise VerificationError(f"{site} is not a folder", where=str(site))
+        raise InputError(f"{site} is not a folder; give the folder `sahid publish` wrote")
+    if not any((site / n).exists() for n in (VERIFY, "sahid-site.json", "index.html")):
+        # Nothing of a site at all: a wrong path, not a tampered site. (A site stripped of
+        # its proofs still has pages: it fails below, as unverifiable.)
+        raise InputError(
+            f"{site} is not a sahid site (no {VERIFY}/, sahid-site.json or index.html); "
+            "give the folder `sahid publish` wrote"
+        )
     report = SiteVerification()
     raw_key = _read(site, KEY).decode("utf-8", "replace")
     text = raw_key.removesuffix("\n")
@@ -748,4 +758,6 @@ def verify_site(
     report.revealed = sorted(revealed)
     report.withheld.sort()
     report.derivations = _check_derivations_file(site, revealed, listed)
+    if INCIDENTS in listed:  # `sahid publish` always writes it; proofs alone need not
+        report.incidents = check_incidents(lambda rel: _read(site, rel), revealed)
     return report

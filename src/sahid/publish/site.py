@@ -38,6 +38,7 @@ from sahid.evidence import decrypt_blob, resolve
 from sahid.places import Gazetteer, Place
 from sahid.publish import model
 from sahid.publish.svgmap import render_map
+from sahid.records import ftm
 from sahid.records.dates import from_json
 from sahid.records.model import ROLES
 
@@ -51,6 +52,8 @@ LANG_NAMES = {"az": "Azərbaycanca", "ru": "Русский", "en": "English"}
 MARKER = "sahid-site.json"
 INDEX_LATEST = 100
 FEED_ENTRIES = 50
+#: JSON Schema of data/incidents.json, copied onto every site beside it.
+SCHEMA = files("sahid.publish").joinpath("data/incidents.schema.json")
 
 
 @dataclass
@@ -658,6 +661,18 @@ def _write_data(site: Site, w: Writer) -> None:
             }
         )
     w.text("data/incidents.geojson", _dumps({"type": "FeatureCollection", "features": features}))
+    w.bytes("data/incidents.schema.json", SCHEMA.read_bytes())
+    w.text("data/entities.ftm.json", ftm.to_lines(ftm.entities(_ftm_records(site))))
+
+
+def _ftm_records(site: Site) -> list[ftm.Record]:
+    """The published records (creation order) without notes or sealed fields, for FtM."""
+    out: list[ftm.Record] = []
+    ids = sorted(site.sel.record_ids, key=lambda rid: (site.data.records[rid][3], rid))
+    for rid in ids:
+        rtype, d, _, _, _ = site.data.records[rid]
+        out.append((rid, rtype, ftm.public_data(d)))
+    return out
 
 
 _FORKED: tuple[Site, Sequence[str], Path] | None = None
