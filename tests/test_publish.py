@@ -18,6 +18,7 @@ from sahid import Archive
 from sahid.errors import InputError
 from sahid.protect import redact
 from sahid.publish import LANGS, build_site, render_page, translations
+from sahid.publish.build import publish_site
 
 from conftest import FAST_KDF, PASSPHRASE
 
@@ -52,13 +53,18 @@ PAGE_TYPES = (
 )
 
 
-def _planted_photo() -> bytes:
+# Planted GPS: 40°11'22.5"N 47°09'33.3"E, nowhere near the gazetteer points the map uses.
+GPS_TEXTS = ("40.1895", "47.1592", "40 deg 11", "47 deg 9")
+
+
+def _planted_photo(name: str = "astronaut") -> bytes:
     exif = Image.Exif()
     exif[0x010F] = "PLANTED-MAKE"
-    exif.get_ifd(0x8825)[1] = "N"
-    exif.get_ifd(0x8825)[2] = (39.0, 52.0, 16.0)
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (40.0, 11.0, 22.5), "E", (47.0, 9.0, 33.3)
     exif.get_ifd(0x8769)[0xA431] = "PLANTED-SERIAL"
-    data: bytes = mediagen.encoded(mediagen.photo("astronaut"), "JPEG", quality=92, exif=exif)
+    image = mediagen.photo(name).convert("RGB")
+    data: bytes = mediagen.encoded(image, "JPEG", quality=92, exif=exif)
     return data
 
 
@@ -176,18 +182,28 @@ def _populate(arc: Archive, tmp: Path) -> dict[str, str]:
     )
     photo = tmp / "PLANTED-FILENAME.jpg"
     photo.write_bytes(_planted_photo())
+    second = tmp / "PLANTED-FILENAME-2.jpg"
+    second.write_bytes(_planted_photo("coffee"))
     doc = tmp / "PLANTED-DOC.txt"
     doc.write_text("PLANTED-DOC testimony text\n", encoding="utf-8")
     (p,) = arc.add([photo], source="PLANTED-SOURCE", note="PLANTED-EVNOTE")
     (d,) = arc.add([doc], source="PLANTED-SOURCE", note="PLANTED-EVNOTE")
-    assert p.evidence and d.evidence
+    (q,) = arc.add([second], source="PLANTED-SOURCE", note="PLANTED-EVNOTE")
+    assert p.evidence and d.evidence and q.evidence
+    rec.add("link", {"evidence": q.evidence, "target": "inc-approx"})
     rec.add("link", {"evidence": p.evidence, "target": "inc-pub", "note": "PLANTED-NOTE link"})
     rec.add("link", {"evidence": d.evidence, "target": "inc-pub"})
     rec.add(
         "link",
         {"evidence": p.evidence, "target": "st-1", "claim": 1, "relation": "contradicts"},
     )
-    return {"photo": p.evidence, "doc": d.evidence, "photo_sha": p.sha256 or ""}
+    return {
+        "photo": p.evidence,
+        "doc": d.evidence,
+        "photo_sha": p.sha256 or "",
+        "photo2": q.evidence,
+        "photo2_sha": q.sha256 or "",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -203,21 +219,88 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             assert not (tmp / "refused").exists()
             done = redact(arc, ids["photo"])
             assert done["faces"] >= 1
+            with pytest.raises(InputError) as err:  # one copy made, one still missing
+                build_site(arc, tmp / "refused", include=("corroborated", "verified"))
+            ids["unredacted_error_one"] = err.value.message
+            redact(arc, ids["photo2"])
             out = tmp / "site"
             report = build_site(arc, out, include=("unverified", "corroborated", "verified"))
-            yield {"arc": arc, "out": out, "report": report, "ids": ids, "tmp": tmp}
+            published = tmp / "published"
+            summary = publish_site(
+                arc, published, langs=list(LANGS), include=["corroborated", "verified"]
+            )
+            yield {
+                "arc": arc,
+                "out": out,
+                "report": report,
+                "ids": ids,
+                "tmp": tmp,
+                "published": published,
+                "summary": summary,
+            }
 
 
 def _files(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
-def test_refuses_linked_image_without_redacted_copy(built: dict[str, Any]) -> None:
+def test_refuses_linked_images_without_redacted_copy_naming_each(built: dict[str, Any]) -> None:
     ids = built["ids"]
     assert ids["unredacted_error"] == (
-        f"incident inc-pub links evidence {ids['photo']}, which has no redacted copy: "
-        f"run `sahid redact {ids['photo']}` first or unlink it"
+        "2 linked item(s) have no redacted copy and cannot be published: "
+        f"evidence {ids['photo']} (incident inc-pub), "
+        f"evidence {ids['photo2']} (incident inc-approx); run `sahid redact ID` for each "
+        f"(for example `sahid redact {ids['photo']}`) or unlink them"
     )
+    assert ids["unredacted_error_one"].startswith(
+        f"1 linked item(s) have no redacted copy and cannot be published: "
+        f"evidence {ids['photo2']} (incident inc-approx);"
+    )
+
+
+def test_published_site_with_proofs_holds_no_planted_secret(built: dict[str, Any]) -> None:
+    """The whole ``sahid publish`` output, ``verify/`` included, scanned byte by byte.
+
+    The originals' SHA-256 may appear only in ``verify/`` (the derivation chain
+    original → redacted copy is what lets a reader check a copy); nowhere else.
+    """
+    from sahid.publish.proofs import verify_site
+
+    out: Path = built["published"]
+    files = _files(out)
+    assert any(n.startswith("verify/") for n in files) and "data/entities.ftm.json" in files
+    ids = built["ids"]
+    anywhere = [s.encode() for s in PLANTED[:-1]] + [g.encode() for g in GPS_TEXTS]
+    outside_verify = [ids["photo_sha"].encode(), ids["photo2_sha"].encode()]
+    for name, data in files.items():
+        assert "PLANTED" not in name, name
+        for needle in anywhere:
+            assert needle not in data, (name, needle)
+        assert b"planted" not in data.lower(), name
+        if not name.startswith("verify/"):
+            for needle in outside_verify:
+                assert needle not in data, (name, needle)
+    derivations = files["verify/derivations.json"].decode()
+    assert ids["photo_sha"] in derivations and ids["photo2_sha"] in derivations
+    # every published picture: no EXIF at all, no GPS/make/serial left (exiftool agrees)
+    import shutil
+    import subprocess
+
+    media = sorted((out / "media").iterdir())
+    assert len(media) == 2
+    if shutil.which("exiftool"):
+        for path in media:
+            tags = subprocess.run(
+                ["exiftool", "-j", "-a", "-G1", str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            for bad in ("GPS", "Make", "Serial", "PLANTED", "DateTimeOriginal"):
+                assert bad not in tags, (path.name, bad)
+    checked = verify_site(out)
+    assert checked.derivations == 2 and checked.files >= len(files) - 2  # manifest, signature
+    assert checked.incidents == 2  # data/incidents.json matched against the entries
 
 
 def test_no_planted_secret_in_any_output_byte(built: dict[str, Any]) -> None:
@@ -243,7 +326,7 @@ def test_media_are_redacted_copies_without_exif_or_faces(built: dict[str, Any]) 
     from sahid.media.faces import detect_faces
 
     media = sorted((built["out"] / "media").iterdir())
-    assert len(media) == 1
+    assert len(media) == 2
     for path in media:
         data = path.read_bytes()
         assert path.name == hashlib.sha256(data).hexdigest() + ".jpg"
@@ -251,14 +334,18 @@ def test_media_are_redacted_copies_without_exif_or_faces(built: dict[str, Any]) 
             assert not len(img.getexif())
             assert "exif" not in img.info
             assert detect_faces(img) == []
-    (d,) = built["report"].derivations
-    assert d["copy_sha256"] == media[0].name[:-4]
-    assert d["original_sha256"] == built["ids"]["photo_sha"]
-    assert d["operations"] and isinstance(d["seq"], int)
-    assert isinstance(d["copy_added_seq"], int) and d["copy_added_seq"] < d["seq"]
-    assert {d["seq"], d["copy_added_seq"]} <= set(built["report"].revealed)
+    ids, report = built["ids"], built["report"]
+    by_original = {d["original_sha256"]: d for d in report.derivations}
+    assert set(by_original) == {ids["photo_sha"], ids["photo2_sha"]}
+    assert {d["copy_sha256"] + ".jpg" for d in report.derivations} == {p.name for p in media}
+    assert by_original[ids["photo_sha"]]["operations"]  # the astronaut's face was blurred
+    for d in report.derivations:
+        assert isinstance(d["operations"], list) and isinstance(d["seq"], int)
+        assert isinstance(d["copy_added_seq"], int) and d["copy_added_seq"] < d["seq"]
+        assert {d["seq"], d["copy_added_seq"]} <= set(report.revealed)
+    copy = by_original[ids["photo_sha"]]["copy_sha256"]
     page = (built["out"] / "en/incidents/inc-pub.html").read_text(encoding="utf-8")
-    assert f"../../media/{media[0].name}" in page
+    assert f"../../media/{copy}.jpg" in page
     assert "Kept in the archive" in page  # the text document is not published
     assert "contradicts" in page
 
@@ -323,6 +410,22 @@ def test_data_exports(built: dict[str, Any]) -> None:
     assert [r["id"] for r in rows] == ["inc-approx", "inc-pub"]
     data = json.loads((out / "data/incidents.json").read_text(encoding="utf-8"))
     assert {i["id"] for i in data["incidents"]} == {"inc-approx", "inc-pub"}
+    import jsonschema
+
+    schema = json.loads((out / "data/incidents.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(data, schema)
+    bad = {"incidents": [dict(data["incidents"][0], status="rumour")]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+    from test_ftm import checked
+
+    lines = (out / "data/entities.ftm.json").read_text(encoding="utf-8").splitlines()
+    ents = [checked(json.loads(line)) for line in lines]
+    events = sorted(e.id for e in ents if e.schema.name == "Event")
+    assert events == ["sahid-inc-approx", "sahid-inc-pub"]  # published incidents only
+    names = {e.id: e.get("name") for e in ents if e.schema.name == "Person"}
+    assert names == {"sahid-per-officer": ["Rauf Officerov"], "sahid-per-victim": ["Victim A"]}
     feed = (out / "en/feed.xml").read_text(encoding="utf-8")
     assert re.search(r"<updated>\d{4}-\d\d-\d\dT", feed)
     import xml.etree.ElementTree as ET
@@ -378,3 +481,42 @@ def test_forked_rendering_gives_the_same_bytes(
     report = build_site(built["arc"], out, include=("unverified", "corroborated", "verified"))
     assert _files(out) == _files(built["out"])
     assert report.files == built["report"].files
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        (lambda rows: rows[1]["title"].update(en="Nothing happened"), "incident inc-pub: title"),
+        (lambda rows: rows[1].update(status="verified"), "incident inc-pub: status"),
+        (lambda rows: rows[0].update(start="2014"), "incident inc-approx: start"),
+        (lambda rows: rows[1].update(charges=[]), "incident inc-pub: charges"),
+        (lambda rows: rows[1].update(units=[]), "incident inc-pub: units leave out"),
+        (lambda rows: rows.pop(0), "leaves out incident inc-approx"),
+        (
+            lambda rows: rows.append(dict(rows[0], id="hidden-inc")),
+            "incident hidden-inc has no revealed ledger entry",
+        ),
+    ],
+)
+def test_verify_site_holds_the_open_data_to_the_signed_log(
+    built: dict[str, Any], tmp_path: Path, change: Any, complaint: str
+) -> None:
+    """A publisher (who holds the log key) cannot make data/incidents.json say otherwise."""
+    import shutil
+
+    from sahid.errors import VerificationError
+    from sahid.publish.proofs import sign_manifest, verify_site
+
+    site = tmp_path / "site"
+    shutil.copytree(built["published"], site)
+    rel = site / "data/incidents.json"
+    doc = json.loads(rel.read_text(encoding="utf-8"))
+    assert [r["id"] for r in doc["incidents"]] == ["inc-approx", "inc-pub"]
+    change(doc["incidents"])
+    rel.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    arc: Archive = built["arc"]
+    sign_manifest(site, arc.log_signer, built["summary"]["size"])  # a valid signature again
+    with pytest.raises(VerificationError) as caught:
+        verify_site(site)
+    assert caught.value.where == "data/incidents.json"
+    assert caught.value.message.startswith(f"data/incidents.json: {complaint}"), caught.value

@@ -7,7 +7,7 @@ import zipfile
 
 from sahid.demo import build_demo
 
-from conftest import FAST_KDF, PASSPHRASE
+from conftest import FAST_KDF, PASSPHRASE, run_cli
 
 
 def test_publish_verify_package_commands(tmp_path, passfile, cli):
@@ -51,3 +51,18 @@ def test_publish_verify_package_commands(tmp_path, passfile, cli):
             dst.writestr(item, data)
     bad_pkg = cli("verify-package", str(tampered))
     assert bad_pkg.returncode == 2 and "evidence/" in bad_pkg.stderr
+
+
+def test_verify_site_on_a_wrong_path_is_bad_input_not_tampering(tmp_path):
+    """A mistyped path is exit 1 with a one-line hint; exit 2 is kept for tampering."""
+    missing = run_cli("verify-site", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1, missing.stderr
+    assert missing.stderr.strip() == (
+        f"error: {tmp_path / 'nowhere'} is not a folder; give the folder `sahid publish` wrote"
+    )
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.txt").write_text("not a site", encoding="utf-8")
+    other = run_cli("verify-site", str(tmp_path / "photos"))
+    assert other.returncode == 1, other.stderr
+    assert "is not a sahid site" in other.stderr and "Traceback" not in other.stderr
+    assert len(other.stderr.strip().splitlines()) == 1

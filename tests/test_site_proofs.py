@@ -559,8 +559,8 @@ def test_write_proofs_refuses_symlinks_and_verify_needs_the_folder(
     (bare / "index.html").write_text("<p>no proofs</p>")
     with pytest.raises(VerificationError) as caught:
         verify_site(bare)
-    assert caught.value.where == "verify/key"
-    with pytest.raises(VerificationError):
+    assert caught.value.where == "verify/key"  # pages without proofs: unverifiable (exit 2)
+    with pytest.raises(InputError, match="is not a folder"):  # a wrong path (exit 1)
         verify_site(tmp_path / "nowhere")
 
 

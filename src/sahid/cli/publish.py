@@ -132,7 +132,9 @@ def verify_site(
         data,
         f"ok: {site} verifies: {data['files']} files, {data['checkpoints']} checkpoints, "
         f"{len(data['revealed'])} revealed and {len(data['withheld'])} withheld entries, "
-        f"{data['derivations']} redacted copies; tree size {data['size']}, root {data['root']}\n"
+        f"{data['derivations']} redacted copies, {data['incidents']} incidents in "
+        f"data/incidents.json matching their entries; tree size {data['size']}, "
+        f"root {data['root']}\n"
         f"log key {data['key']} (compare it with the one the publishers gave you)\n"
         + _anchor_words(data["anchors"]),
     )

@@ -167,6 +167,7 @@ def select_published(data: Loaded, include: Sequence[str]) -> Selection:
     units: set[str] = set()
     media: dict[str, Media] = {}
     ids: set[str] = set(incs)
+    unredacted: list[tuple[str, str]] = []  # (incident, evidence) for one error naming all
     for inc in incs:
         d = data.records[inc][1]
         units.update(d.get("units", []))
@@ -183,8 +184,12 @@ def select_published(data: Loaded, include: Sequence[str]) -> Selection:
             ids.update(lks)
             for lk in lks:
                 eid = str(data.records[lk][1]["evidence"])
-                if eid not in media:
-                    media[eid] = _media(data, inc, eid)
+                if eid not in media and (inc, eid) not in unredacted:
+                    found = _media(data, inc, eid)
+                    if found is None:
+                        unredacted.append((inc, eid))
+                    else:
+                        media[eid] = found
         for c in kids:
             cd = data.records[c][1]
             for key in ("victim", "perpetrator", "person"):
@@ -198,6 +203,14 @@ def select_published(data: Loaded, include: Sequence[str]) -> Selection:
         pd = data.records.get(p)
         if pd is not None and _official(pd[1]) and pd[1].get("unit"):
             units.add(str(pd[1]["unit"]))
+    if unredacted:
+        items = ", ".join(f"evidence {eid} (incident {inc})" for inc, eid in unredacted)
+        first = unredacted[0][1]
+        raise InputError(
+            f"{len(unredacted)} linked item(s) have no redacted copy and cannot be published: "
+            f"{items}; run `sahid redact ID` for each (for example `sahid redact {first}`) "
+            "or unlink them"
+        )
     persons = {p for p in persons if p in data.records}
     units = {u for u in units if u in data.records}
     ids.update(persons)
@@ -205,7 +218,8 @@ def select_published(data: Loaded, include: Sequence[str]) -> Selection:
     return Selection(incs, children, links, persons, units, media, ids)
 
 
-def _media(data: Loaded, incident: str, eid: str) -> Media:
+def _media(data: Loaded, incident: str, eid: str) -> Media | None:
+    """What to publish for linked evidence ``eid``; None if it has no redacted copy."""
     row = data.evidence.get(eid)
     if row is None:
         raise NotFound(f"incident {incident} links evidence {eid}, which is not in the archive")
@@ -229,10 +243,7 @@ def _media(data: Loaded, incident: str, eid: str) -> Media:
                     )
     made = data.copies.get(eid, [])
     if not made:
-        raise InputError(
-            f"incident {incident} links evidence {eid}, which has no redacted copy: "
-            f"run `sahid redact {eid}` first or unlink it"
-        )
+        return None
     d = made[-1]  # the newest copy
     copy = data.evidence[d["copy"]]
     return Media(

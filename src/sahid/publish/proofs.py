@@ -58,6 +58,7 @@ from sahid.anchors.files import anchor_files, check_anchor_files
 from sahid.errors import InputError, SahidError, VerificationError
 from sahid.keys import member_id_for
 from sahid.ledger import KINDS, Entry, TreeSnapshot, parse_entry
+from sahid.publish.datacheck import INCIDENTS, check_incidents
 from sahid.publish.output import check_unlisted, dumps_lines
 
 if TYPE_CHECKING:
@@ -421,6 +422,7 @@ class SiteVerification:
     revealed: list[int] = field(default_factory=list)
     withheld: list[int] = field(default_factory=list)
     derivations: int = 0
+    incidents: int = 0  # rows of data/incidents.json matched against revealed entries
     anchors: dict[str, Any] = field(default_factory=dict)
     #: Top-level files and folders the manifest does not cover (not sahid's, not checked).
     unlisted: list[str] = field(default_factory=list)
@@ -439,6 +441,7 @@ class SiteVerification:
             "revealed": self.revealed,
             "withheld": self.withheld,
             "derivations": self.derivations,
+            "incidents": self.incidents,
             "anchors": self.anchors,
             "unlisted": self.unlisted,
         }
@@ -815,7 +818,14 @@ def verify_site(
     """
     site = Path(site)
     if not site.is_dir():
-        raise VerificationError(f"{site} is not a folder", where=str(site))
+        raise InputError(f"{site} is not a folder; give the folder `sahid publish` wrote")
+    if not any((site / n).exists() for n in (VERIFY, "sahid-site.json", "index.html")):
+        # Nothing of a site at all: a wrong path, not a tampered site. (A site stripped of
+        # its proofs still has pages: it fails below, as unverifiable.)
+        raise InputError(
+            f"{site} is not a sahid site (no {VERIFY}/, sahid-site.json or index.html); "
+            "give the folder `sahid publish` wrote"
+        )
     report = SiteVerification()
     raw_key = _read(site, KEY).decode("utf-8", "replace")
     text = raw_key.removesuffix("\n")
@@ -879,4 +889,6 @@ def verify_site(
     report.revealed = sorted(revealed)
     report.withheld.sort()
     report.derivations = _check_derivations_file(site, revealed, listed)
+    if INCIDENTS in listed:  # `sahid publish` always writes it; proofs alone need not
+        report.incidents = check_incidents(lambda rel: _read(site, rel), revealed)
     return report

@@ -36,6 +36,7 @@ from sahid.places import Gazetteer, Place
 from sahid.publish import model
 from sahid.publish.output import MARKER, SiteOutput, Writer, dumps_lines
 from sahid.publish.svgmap import render_map
+from sahid.records import ftm
 from sahid.records.dates import from_json
 from sahid.records.model import ROLES
 
@@ -49,6 +50,8 @@ LANGS = ("az", "ru", "en")
 LANG_NAMES = {"az": "Azərbaycanca", "ru": "Русский", "en": "English"}
 INDEX_LATEST = 100
 FEED_ENTRIES = 50
+#: JSON Schema of data/incidents.json, copied onto every site beside it.
+SCHEMA = files("sahid.publish").joinpath("data/incidents.schema.json")
 
 
 @dataclass
@@ -639,6 +642,18 @@ def _write_data(site: Site, w: Writer) -> None:
             }
         )
     w.text("data/incidents.geojson", _dumps({"type": "FeatureCollection", "features": features}))
+    w.bytes("data/incidents.schema.json", SCHEMA.read_bytes())
+    w.text("data/entities.ftm.json", ftm.to_lines(ftm.entities(_ftm_records(site))))
+
+
+def _ftm_records(site: Site) -> list[ftm.Record]:
+    """The published records (creation order) without notes or sealed fields, for FtM."""
+    out: list[ftm.Record] = []
+    ids = sorted(site.sel.record_ids, key=lambda rid: (site.data.records[rid][3], rid))
+    for rid in ids:
+        rtype, d, _, _, _ = site.data.records[rid]
+        out.append((rid, rtype, ftm.public_data(d)))
+    return out
 
 
 _FORKED: tuple[Site, Sequence[str], Writer] | None = None

@@ -36,7 +36,7 @@ from sahid.records.model import is_protected
 if TYPE_CHECKING:
     from sahid.archive import Archive
 
-__all__ = ["LANGUAGE_CODES", "archive_records", "entities", "to_lines"]
+__all__ = ["LANGUAGE_CODES", "archive_records", "entities", "public_data", "to_lines"]
 
 #: ISO 639-1 (as sahid stores languages) to ISO 639-2 (as FtM's language type wants).
 LANGUAGE_CODES = {"az": "aze", "ru": "rus", "en": "eng", "tr": "tur", "ka": "kat", "fa": "fas"}
@@ -214,11 +214,16 @@ def archive_records(archive: Archive) -> list[Record]:
             )
         )
         for rid, rtype, raw in rows:
-            data = json.loads(raw)
-            for private in ("note", "sealed", "erased"):
-                data.pop(private, None)
-            out.append((str(rid), str(rtype), data))
+            out.append((str(rid), str(rtype), public_data(json.loads(raw))))
     return out
+
+
+PRIVATE_KEYS = frozenset({"note", "sealed", "erased"})
+
+
+def public_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's data without its notes and sealed fields (FtM never holds those)."""
+    return {k: v for k, v in data.items() if k not in PRIVATE_KEYS}
 
 
 def to_lines(items: Iterable[dict[str, Any]]) -> str:
