@@ -188,7 +188,7 @@ with Archive.open(arc_path, os.environ["SAHID_TEST_PASSPHRASE"].encode()) as arc
         main, count = os.getpid(), [0]
 
         def hook(frame, event, fn):
-            if event == "c_call" and fn is os.replace and os.getpid() == main:
+            if event == "c_call" and fn in (os.replace, os.rename) and os.getpid() == main:
                 count[0] += 1
                 if count[0] == arg:
                     os._exit(9)
@@ -281,3 +281,16 @@ def test_forked_rendering_publishes_and_republishes_the_same_bytes(
     monkeypatch.undo()
     assert _files(forked) == _files(_fresh(arc, tmp_path))
     verify_site(forked)
+
+
+def test_a_first_publish_killed_before_its_rename_leaves_nothing_behind(tmp_path: Path):
+    root, site = tmp_path / "arc3", tmp_path / "new-site"
+    with Archive.init(root, PASSPHRASE, kdf=FAST_KDF) as a:
+        a.records.add("incident", _incident(1), rid="inc-01")
+        done = _child(a, site, "kill", 1)
+    assert done.returncode == 9, done.stderr[-2000:]
+    assert not site.exists() and len(_leftovers(site)) == 1  # the whole site, staged
+    with Archive.open(root, PASSPHRASE) as a:
+        assert _publish(a, site)["incremental"] is False
+    verify_site(site)
+    assert _leftovers(site) == []
