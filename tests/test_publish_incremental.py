@@ -294,3 +294,17 @@ def test_a_first_publish_killed_before_its_rename_leaves_nothing_behind(tmp_path
         assert _publish(a, site)["incremental"] is False
     verify_site(site)
     assert _leftovers(site) == []
+
+
+def test_a_journal_naming_paths_outside_the_site_is_refused(arc: Archive, tmp_path: Path):
+    site = tmp_path / "site"
+    _publish(arc, site)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not sahid's\n")
+    evil = tmp_path / ".site.sahid-evil"
+    evil.mkdir()
+    (evil / JOURNAL).write_text('{"write": [], "delete": ["../victim.txt"]}')
+    with pytest.raises(InputError, match="names a path outside"):
+        _publish(arc, site)
+    assert victim.read_text() == "not sahid's\n"
+    verify_site(site)

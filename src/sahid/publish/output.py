@@ -183,12 +183,7 @@ def _signed_manifest(out: Path) -> dict[str, str] | None:
         return None
     out_files: dict[str, str] = {}
     for rel, sha in files.items():
-        parts = rel.split("/") if isinstance(rel, str) else [""]
-        if (
-            not isinstance(sha, str)
-            or rel.startswith("/")
-            or any(p in ("", ".", "..") for p in parts)
-        ):
+        if not isinstance(sha, str) or not _safe_rel(rel):
             return None
         out_files[rel] = sha
     # The manifest and its signature are not listed in themselves: compare them too.
@@ -235,8 +230,21 @@ def _prune(out: Path, rel: str) -> None:
         parent = parent.parent
 
 
+def _safe_rel(rel: object) -> bool:
+    return (
+        isinstance(rel, str)
+        and bool(rel)
+        and not rel.startswith("/")
+        and "\\" not in rel
+        and "\x00" not in rel
+        and all(part not in ("", ".", "..") for part in rel.split("/"))
+    )
+
+
 def _apply(stage: Path, out: Path, journal: Mapping[str, Any]) -> None:
     """Carry out a committed journal; safe to repeat after a crash part-way."""
+    if not all(_safe_rel(rel) for rel in [*journal["delete"], *journal["write"]]):
+        raise InputError(f"{stage / JOURNAL} names a path outside {out}; remove {stage}")
     for rel in journal["delete"]:
         (out / rel).unlink(missing_ok=True)
         _prune(out, rel)
@@ -279,7 +287,11 @@ def recover(out: Path) -> int:
                     journal = json.loads(journal_path.read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     journal = None
-                if isinstance(journal, dict):
+                if (
+                    isinstance(journal, dict)
+                    and isinstance(journal.get("write"), list)
+                    and isinstance(journal.get("delete"), list)
+                ):
                     _apply(path, out, journal)
             shutil.rmtree(path, ignore_errors=True)
         finally:
