@@ -183,14 +183,20 @@ def test_a_published_site_verifies_offline(site: Site):
 
 
 def test_revealed_entries_are_exact_and_withheld_ones_reveal_nothing(site: Site):
-    v = site.path / "verify" / "entries"
-    shown = json.loads((v / f"{site.incident}.json").read_text())
+    bundles = sorted((site.path / "verify" / "entries").iterdir())
+    # One bundle per 256 entries that has any published entry, named by seq // 256.
+    asked = [0, 1, site.incident, site.noted, site.person, site.redaction]
+    assert [p.name for p in bundles] == [f"{n}.json" for n in sorted({s // 256 for s in asked})]
+    for path in bundles:
+        seqs = [e["seq"] for e in json.loads(path.read_text())["entries"]]
+        assert seqs == sorted(s for s in set(asked) if s // 256 == int(path.stem))
+    shown = _item(json.loads((site.path / _bundle(site, site.incident)).read_text()), site.incident)
     assert set(shown) == {"seq", "entry", "leaf_hash", "inclusion"}
     data = shown["entry"].encode()
     assert base64.b64decode(shown["leaf_hash"]) == hashlib.sha256(b"\x00" + data).digest()
     assert json.loads(data)["seq"] == site.incident
     for seq in (0, site.noted, site.person):
-        hidden = json.loads((v / f"{seq}.json").read_text())
+        hidden = _item(json.loads((site.path / _bundle(site, seq)).read_text()), seq)
         assert set(hidden) == {"seq", "withheld", "leaf_hash", "inclusion"}
     everything = b"".join(p.read_bytes() for p in site.path.rglob("*") if p.is_file())
     assert PLANTED.encode() not in everything
@@ -213,6 +219,21 @@ def _edit_json(path: Path, change: Callable[[Any], None]) -> None:
     path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
+def _bundle(site: Site, seq: int) -> str:
+    """The proof bundle holding entry ``seq`` (one file per 256 entries)."""
+    return f"verify/entries/{seq // 256}.json"
+
+
+def _item(doc: dict[str, Any], seq: int) -> dict[str, Any]:
+    (item,) = (e for e in doc["entries"] if e["seq"] == seq)
+    return item
+
+
+def _edit_entry(site: Site, seq: int, change: Callable[[dict[str, Any]], None]) -> None:
+    """Edit the proof of entry ``seq`` inside its bundle."""
+    _edit_json(site.path / _bundle(site, seq), lambda doc: change(_item(doc, seq)))
+
+
 def _first_proof_hash(doc: dict[str, Any]) -> None:
     raw = bytearray(base64.b64decode(doc["inclusion"]["proof"][0]))
     raw[0] ^= 1
@@ -232,16 +253,16 @@ def _rehash_manifest(root: Path) -> None:
 MUTATIONS: dict[str, tuple[Callable[[Site], None], Callable[[Site], str]]] = {
     "html byte": (lambda s: _flip(s.path / "index.html"), lambda s: "index.html"),
     "revealed entry": (
-        lambda s: _flip(s.path / f"verify/entries/{s.incident}.json", 40),
-        lambda s: f"verify/entries/{s.incident}.json",
+        lambda s: _flip(s.path / _bundle(s, s.incident), 40),
+        lambda s: _bundle(s, s.incident),
     ),
     "proof hash": (
-        lambda s: _edit_json(s.path / f"verify/entries/{s.incident}.json", _first_proof_hash),
-        lambda s: f"verify/entries/{s.incident}.json",
+        lambda s: _edit_entry(s, s.incident, _first_proof_hash),
+        lambda s: _bundle(s, s.incident),
     ),
     "withheld proof": (
-        lambda s: _edit_json(s.path / f"verify/entries/{s.noted}.json", _first_proof_hash),
-        lambda s: f"verify/entries/{s.noted}.json",
+        lambda s: _edit_entry(s, s.noted, _first_proof_hash),
+        lambda s: _bundle(s, s.noted),
     ),
     "old checkpoint": (
         lambda s: _flip(s.path / "verify/checkpoints/2", 45),
@@ -265,8 +286,8 @@ MUTATIONS: dict[str, tuple[Callable[[Site], None], Callable[[Site], str]]] = {
         lambda s: "about/index.html",
     ),
     "deleted proof": (
-        lambda s: (s.path / f"verify/entries/{s.person}.json").unlink(),
-        lambda s: f"verify/entries/{s.person}.json",
+        lambda s: (s.path / _bundle(s, s.person)).unlink(),
+        lambda s: _bundle(s, s.person),
     ),
     "derivations": (
         lambda s: _edit_json(
@@ -345,7 +366,7 @@ def _change_entry(site: Site) -> None:
     def change(doc: dict[str, Any]) -> None:
         doc["entry"] = doc["entry"].replace("Dispersal", "Dispersai")
 
-    _edit_json(site.path / f"verify/entries/{site.incident}.json", change)
+    _edit_entry(site, site.incident, change)
 
 
 def _change_entry_and_leaf(site: Site) -> None:
@@ -355,60 +376,72 @@ def _change_entry_and_leaf(site: Site) -> None:
             hashlib.sha256(b"\x00" + doc["entry"].encode()).digest()
         ).decode()
 
-    _edit_json(site.path / f"verify/entries/{site.incident}.json", change)
+    _edit_entry(site, site.incident, change)
 
 
 def _uncanonical_entry(site: Site) -> None:
     def change(doc: dict[str, Any]) -> None:
         doc["entry"] = doc["entry"].replace('{"body":', '{ "body":', 1)
 
-    _edit_json(site.path / f"verify/entries/{site.incident}.json", change)
+    _edit_entry(site, site.incident, change)
 
 
 def _reveal_as_other_seq(site: Site) -> None:
-    src = site.path / f"verify/entries/{site.incident}.json"
-    dst = site.path / f"verify/entries/{site.incident - 1}.json"
-    _edit_json(src, lambda d: d.update(seq=site.incident - 1))
-    src.rename(dst)
+    """Move the incident's proof to the slot of the entry before it (not revealed)."""
+    assert (site.incident - 1) // 256 == site.incident // 256
+    assert site.incident - 1 not in site.summary["revealed"] + site.summary["withheld"]
+    _edit_entry(site, site.incident, lambda d: d.update(seq=site.incident - 1))
+
+
+def _bundle_of_other_entries(site: Site) -> None:
+    """Put the incident's proof into the bundle of another range of entries."""
+    src = site.path / _bundle(site, site.incident)
+    other = site.path / "verify/entries/7.json"
+    other.write_text(src.read_text())
+    src.unlink()
 
 
 DEEP: dict[str, tuple[Callable[[Site], None], Callable[[Site], str], str]] = {
     "proof hash": (
-        lambda s: _edit_json(s.path / f"verify/entries/{s.incident}.json", _first_proof_hash),
-        lambda s: f"verify/entries/{s.incident}.json",
+        lambda s: _edit_entry(s, s.incident, _first_proof_hash),
+        lambda s: _bundle(s, s.incident),
         "inclusion proof does not lead to the checkpoint root",
     ),
     "withheld leaf": (
-        lambda s: _edit_json(
-            s.path / f"verify/entries/{s.person}.json",
-            lambda d: d.update(leaf_hash=base64.b64encode(bytes(32)).decode()),
+        lambda s: _edit_entry(
+            s, s.person, lambda d: d.update(leaf_hash=base64.b64encode(bytes(32)).decode())
         ),
-        lambda s: f"verify/entries/{s.person}.json",
+        lambda s: _bundle(s, s.person),
         "inclusion proof does not lead to the checkpoint root",
     ),
     "entry text": (
         _change_entry,
-        lambda s: f"verify/entries/{s.incident}.json",
+        lambda s: _bundle(s, s.incident),
         "leaf_hash is not the hash of the entry",
     ),
     "entry text and leaf": (
         _change_entry_and_leaf,
-        lambda s: f"verify/entries/{s.incident}.json",
+        lambda s: _bundle(s, s.incident),
         "signature by member",
     ),
     "non-canonical entry": (
         _uncanonical_entry,
-        lambda s: f"verify/entries/{s.incident}.json",
+        lambda s: _bundle(s, s.incident),
         "canonical",
     ),
     "entry under another seq": (
         _reveal_as_other_seq,
-        lambda s: f"verify/entries/{s.incident - 1}.json",
+        lambda s: _bundle(s, s.incident),
         "entry says seq",
+    ),
+    "bundle of other entries": (
+        _bundle_of_other_entries,
+        lambda s: "verify/entries/7.json",
+        "but is the bundle of entries 1792..2047",
     ),
     "unknown signer": (
         _swap_member,
-        lambda s: f"verify/entries/{min(s.summary['revealed'])}.json",
+        lambda s: _bundle(s, min(s.summary["revealed"])),
         "not listed in verify/members.json",
     ),
     "member id": (
@@ -541,3 +574,18 @@ def test_unit_names_are_public_but_their_notes_are_not():
     assert may_reveal(_entry(unit)) is None
     noted = {**unit, "fields": {**unit["fields"], "note": "informant said"}}
     assert may_reveal(_entry(noted)) == "body.fields.note holds a private note"
+
+
+def test_files_the_manifest_does_not_mention_at_all_are_reported_not_checked(site: Site):
+    """``.git/``, ``CNAME``: top-level names no signed file uses are the user's."""
+    (site.path / "CNAME").write_text("sahid.example.org\n")
+    (site.path / ".git" / "objects").mkdir(parents=True)
+    (site.path / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    report = verify_site(site.path)
+    assert report.unlisted == [".git/", "CNAME"]
+    assert report.as_json()["unlisted"] == [".git/", "CNAME"]
+    # ... but inside a folder the manifest covers, an unlisted file is an error.
+    (site.path / "media" / "CNAME").write_text("x")
+    with pytest.raises(VerificationError) as caught:
+        verify_site(site.path)
+    assert caught.value.where == "media/CNAME"

@@ -41,7 +41,17 @@ from sahid.keys import (
     write_key_file,
     write_vault_file,
 )
-from sahid.ledger import Clock, Entry, Ledger, ProofReader, Random, Sealer, format_ts, utc_now
+from sahid.ledger import (
+    Clock,
+    Entry,
+    Ledger,
+    ProofReader,
+    Random,
+    Sealer,
+    TreeSnapshot,
+    format_ts,
+    utc_now,
+)
 from sahid.records.service import Records
 from sahid.store import (
     SCHEMA_HEAD,
@@ -327,6 +337,29 @@ class Archive:
             if not 0 <= seq < size:
                 raise InputError(f"entry {seq} is out of range: the log has entries 0..{size - 1}")
             return self.ledger.read_entry(conn, seq)
+
+    def entries(self, seqs: Sequence[int]) -> dict[int, Entry]:
+        """Several entries at once (one range scan), by seq."""
+        with self.engine.connect() as conn:
+            size = self.ledger.size(conn)
+            bad = [s for s in seqs if not 0 <= s < size]
+            if bad:
+                raise InputError(
+                    f"entry {bad[0]} is out of range: the log has entries 0..{size - 1}"
+                )
+            return self.ledger.read_entries(conn, seqs)
+
+    def tree_snapshot(self) -> tuple[str, TreeSnapshot]:
+        """The newest checkpoint note and its whole tree read into memory (one read).
+
+        Proofs and tiles for that checkpoint are then served without further queries.
+        """
+        with self.engine.connect() as conn:
+            latest = self.ledger.latest_checkpoint(conn)
+            if latest is None:
+                raise NotFound("the archive has no checkpoint yet")
+            size, note = latest
+            return note, TreeSnapshot.read(conn, size)
 
     def _size_arg(self, size: int | None, current: int, what: str) -> int:
         if size is None:

@@ -316,6 +316,45 @@ class ProofReader:
         return [cache[n] for n in nodes]
 
 
+class TreeSnapshot:
+    """Every stored subtree hash of a tree of ``size`` leaves, read once into memory.
+
+    Publishing proves thousands of entries against one checkpoint; reading the tree rows
+    once and serving :data:`~sahid._internal.merkle.NodeReader` calls from memory replaces
+    a query per proof. Hashes are taken as stored, so a damaged row still shows as a
+    missing or short node (:class:`~sahid.errors.VerificationError`), never as a wrong proof.
+    """
+
+    def __init__(self, size: int, rows: dict[int, bytes]) -> None:
+        self.size = size
+        self._rows = rows
+
+    @classmethod
+    def read(cls, conn: Connection, size: int) -> TreeSnapshot:
+        rows = {
+            int(seq): bytes(hashes)
+            for seq, hashes in conn.execute(
+                select(tree_table.c.seq, tree_table.c.hashes).where(tree_table.c.seq < size)
+            )
+        }
+        return cls(size, rows)
+
+    def __call__(self, nodes: Sequence[tuple[int, int]]) -> list[bytes]:
+        out = []
+        rows = self._rows
+        for level, index in nodes:
+            seq, off = node_row(level, index)
+            row = rows.get(seq) if seq < self.size else None
+            h = None if row is None else row[off : off + HASH]
+            if h is None or len(h) != HASH:
+                raise VerificationError(
+                    f"entry {seq}: stored tree node {level}/{index} is missing or damaged",
+                    where=f"entry {seq}",
+                )
+            out.append(h)
+        return out
+
+
 class Ledger:
     """Reads and appends ledger rows on a caller-owned connection/transaction."""
 
@@ -347,6 +386,26 @@ class Ledger:
         if sealed is None:
             raise VerificationError(f"entry {seq} is missing", where=f"entry {seq}")
         return parse_entry(self.sealer.open(seq, sealed), f"entry {seq}")
+
+    def read_entries(self, conn: Connection, seqs: Iterable[int]) -> dict[int, Entry]:
+        """The entries ``seqs`` (each opened and parsed once), read in one range scan."""
+        wanted = set(seqs)
+        if not wanted:
+            return {}
+        out: dict[int, Entry] = {}
+        rows = conn.execute(
+            select(entries.c.seq, entries.c.sealed)
+            .where(entries.c.seq >= min(wanted), entries.c.seq <= max(wanted))
+            .order_by(entries.c.seq)
+        )
+        for seq, sealed in rows:
+            if seq in wanted:
+                out[int(seq)] = parse_entry(self.sealer.open(seq, sealed), f"entry {seq}")
+        missing = wanted - set(out)
+        if missing:
+            seq = min(missing)
+            raise VerificationError(f"entry {seq} is missing", where=f"entry {seq}")
+        return out
 
     def iter_rows(self, conn: Connection, chunk: int = 5000) -> Iterator[Any]:
         """Every entry row with its tree row, in seq order, read in chunks (bounded memory).

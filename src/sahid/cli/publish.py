@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from sahid.cli.common import ArchiveOpt, JsonOpt, MemberOpt, PassFileOpt, emit, open_archive
+from sahid.cli.common import (
+    ArchiveOpt,
+    JsonOpt,
+    MemberOpt,
+    PassFileOpt,
+    emit,
+    open_archive,
+    warn,
+)
 from sahid.errors import InputError
 
 TsaCaOpt = Annotated[
@@ -69,11 +77,17 @@ def publish(
         raise InputError("--lang: give at least one of az, ru, en")
     with open_archive(archive, passphrase_file, member, write=False) as arc:
         summary = publish_site(arc, output, langs=langs, include=statuses)
+    how = (
+        f" ({summary['written']} of {summary['files']} files written, "
+        f"{summary['removed']} removed; the rest were unchanged)"
+        if summary["incremental"]
+        else ""
+    )
     emit(
         json,
         summary,
         f"published {summary['incidents']} incident(s), {summary['pages']} pages, "
-        f"{summary['media']} redacted media file(s) to {output}",
+        f"{summary['media']} redacted media file(s) to {output}{how}",
     )
 
 
@@ -108,6 +122,11 @@ def verify_site(
 
     report = run(site, key=_trusted_key(key), tsa_trust=_trust(tsa_ca), witnesses=witness)
     data = report.as_json()
+    if data["unlisted"]:
+        warn(
+            f"{site}: not covered by the signed manifest, so not checked (not sahid's "
+            f"files): {', '.join(data['unlisted'])}"
+        )
     emit(
         json,
         data,

@@ -49,12 +49,23 @@ def _fail(message: str) -> VerificationError:
     return VerificationError(f"{INCIDENTS}: {message}", where=INCIDENTS)
 
 
-def _expected(rid: str, fields: Mapping[str, Any], records: Records) -> dict[str, Any]:
-    """What ``data/incidents.json`` must say of incident ``rid`` (ledger-backed fields)."""
-    kinds = {
-        t: [f for tt, f in records.values() if tt == t and f.get("incident") == rid]
-        for t in ("act", "detention", "charge")
-    }
+def _children(records: Records) -> dict[str, dict[str, list[Mapping[str, Any]]]]:
+    """``{incident: {"act": [...], "detention": [...], "charge": [...]}}`` in one pass."""
+    out: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for rtype, fields in records.values():
+        if rtype in _COUNTED and fields.get("incident") is not None:
+            kinds = out.setdefault(str(fields["incident"]), {t: [] for t in _COUNTED})
+            kinds[rtype].append(fields)
+    return out
+
+
+_COUNTED = ("act", "detention", "charge")
+
+
+def _expected(
+    fields: Mapping[str, Any], kinds: Mapping[str, list[Mapping[str, Any]]]
+) -> dict[str, Any]:
+    """What ``data/incidents.json`` must say of an incident (ledger-backed fields)."""
     place = fields.get("place") or {}
     return {
         "title": fields.get("title", {}),
@@ -64,9 +75,11 @@ def _expected(rid: str, fields: Mapping[str, Any], records: Records) -> dict[str
         "type": fields.get("type"),
         "status": fields.get("status", "unverified"),
         "place": {k: place[k] for k in _PLACE_KEYS if isinstance(place, dict) and k in place},
-        "acts": len(kinds["act"]),
-        "detentions": len(kinds["detention"]),
-        "charges": sorted(str(c.get("label") or c.get("article") or "") for c in kinds["charge"]),
+        "acts": len(kinds.get("act", [])),
+        "detentions": len(kinds.get("detention", [])),
+        "charges": sorted(
+            str(c.get("label") or c.get("article") or "") for c in kinds.get("charge", [])
+        ),
     }
 
 
@@ -85,6 +98,8 @@ def check_incidents(read: Callable[[str], bytes], entries: Mapping[int, Entry]) 
     published = {
         rid for rid, (t, f) in records.items() if t == "incident" and f.get("publish") is True
     }
+    children = _children(records)
+    unit_ids = {u for u, (t, _) in records.items() if t == "unit"}
     listed = [str(r["id"]) for r in rows]
     if len(set(listed)) != len(listed):
         raise _fail("lists an incident twice")
@@ -95,14 +110,14 @@ def check_incidents(read: Callable[[str], bytes], entries: Mapping[int, Entry]) 
     for row in rows:
         rid = str(row["id"])
         fields = records[rid][1]
-        for key, want in _expected(rid, fields, records).items():
+        for key, want in _expected(fields, children.get(rid, {})).items():
             if row.get(key) != want:
                 raise _fail(f"incident {rid}: {key} differs from its signed ledger entries")
         units = row.get("units")
         recorded = set(fields.get("units") or [])
         if not isinstance(units, list) or not set(units) <= recorded:
             raise _fail(f"incident {rid}: units differ from its signed ledger entries")
-        if recorded & {u for u, (t, _) in records.items() if t == "unit"} - set(units):
+        if recorded & unit_ids - set(units):
             raise _fail(f"incident {rid}: units leave out a unit its entries name")
         related = row.get("related")
         named = [r for r in fields.get("related") or [] if r in published]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from sahid.errors import InputError, NotFound
-from sahid.ledger import parse_entry
+from sahid.ledger import Entry, parse_entry
 from sahid.places import Gazetteer, Place
 from sahid.records.model import STATUSES
 from sahid.schema import derivations, entries, evidence, records
@@ -300,9 +300,14 @@ def district_of(gaz: Gazetteer, place: dict[str, Any] | None) -> Place | None:
 
 
 def revealed_entries(
-    archive: Archive, data: Loaded, ids: Iterable[str]
+    archive: Archive, data: Loaded, ids: Iterable[str], parsed: dict[int, Entry] | None = None
 ) -> tuple[list[int], dict[int, str]]:
-    """Seqs of the entries that created or changed the given records, and entry times."""
+    """Seqs of the entries that created or changed the given records, and entry times.
+
+    ``parsed``, if given, receives every entry read on the way (by seq), so the proofs
+    need not open and parse them again.
+    """
+    keep: dict[int, Entry] = {} if parsed is None else parsed
     wanted = set(ids)
     seqs: set[int] = set()
     scan: list[tuple[int, int]] = []
@@ -325,6 +330,7 @@ def revealed_entries(
             ):
                 e = parse_entry(ledger.sealer.open(seq, sealed), f"entry {seq}")
                 times[int(seq)] = e.ts
+                keep[int(seq)] = e
                 if e.kind in ("record.updated", "erased") and e.body.get("id") in wanted:
                     seqs.add(int(seq))
         missing = sorted(seqs - set(times))
@@ -333,5 +339,9 @@ def revealed_entries(
             for seq, sealed in conn.execute(
                 select(entries.c.seq, entries.c.sealed).where(entries.c.seq.in_(chunk))
             ):
-                times[int(seq)] = parse_entry(ledger.sealer.open(seq, sealed), f"entry {seq}").ts
+                e = parse_entry(ledger.sealer.open(seq, sealed), f"entry {seq}")
+                times[int(seq)] = e.ts
+                keep[int(seq)] = e
+    for seq in [s for s in keep if s not in seqs]:
+        del keep[seq]
     return sorted(seqs), times

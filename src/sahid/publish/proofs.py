@@ -8,8 +8,13 @@ A published site must prove itself without asking anyone to trust the publisher.
     verify/checkpoints/<size>  every checkpoint ever signed
     verify/tile/...            C2SP tlog-tiles of the newest checkpoint's tree
     verify/members.json        member id -> base64 Ed25519 public key
-    verify/entries/<seq>.json  a revealed entry (exact signed bytes) or a withheld one
-                               (leaf hash only), each with its inclusion proof
+    verify/entries/<N>.json    the proofs of entries 256*N .. 256*N+255 (one bundle per
+                               level-0 tile): {"entries": [...]}, in seq order, each
+                               {seq, entry, leaf_hash, inclusion} for a revealed entry
+                               (its exact signed bytes) or {seq, withheld, leaf_hash,
+                               inclusion} for a withheld one (leaf hash only); inclusion
+                               is {size, proof}: an RFC 9162 audit path to the newest
+                               checkpoint
     verify/derivations.json    redacted copies: original hash -> copy hash, operations
     verify/anchors/...         RFC 3161 tokens and witness cosignatures of the checkpoints
                                (layout and check in :mod:`sahid.anchors.files`)
@@ -19,7 +24,9 @@ A published site must prove itself without asking anyone to trust the publisher.
 
 :func:`verify_site` checks all of it offline with nothing but the site folder (and,
 optionally, a log key the reader already trusts): the manifest's signature, every file
-against the manifest (and no file outside it), every checkpoint's signature, the tiles
+against the manifest (and no unlisted file in the folders it covers; other top-level
+files and folders, such as ``.git/`` or ``CNAME``, are reported as unlisted, not
+checked), every checkpoint's signature, the tiles
 against each checkpoint's root (so all checkpoints are consistent), each revealed entry's
 canonical form, member signature and inclusion, each withheld entry's inclusion, and each
 derivation against its ``redaction.made`` entry, and every anchor against the checkpoint
@@ -50,8 +57,9 @@ from sahid._internal.tiles import TILE_HEIGHT, TILE_WIDTH, tile_path, tiles_for_
 from sahid.anchors.files import anchor_files, check_anchor_files
 from sahid.errors import InputError, SahidError, VerificationError
 from sahid.keys import member_id_for
-from sahid.ledger import KINDS, Entry, parse_entry
+from sahid.ledger import KINDS, Entry, TreeSnapshot, parse_entry
 from sahid.publish.datacheck import INCIDENTS, check_incidents
+from sahid.publish.output import check_unlisted, dumps_lines
 
 if TYPE_CHECKING:
     from sahid.archive import Archive
@@ -139,7 +147,7 @@ def _b64(data: bytes) -> str:
 
 
 def _json_bytes(value: object) -> bytes:
-    return (json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode()
+    return dumps_lines(value).encode()
 
 
 def _put(path: Path, data: bytes) -> None:
@@ -186,23 +194,31 @@ def _manifest_text(origin: str, digest: str) -> str:
     return f"{origin}{SITE_SUFFIX}\n{digest}\n"
 
 
-def sign_manifest(out: Path, signer: Signer, size: int) -> tuple[str, int]:
-    """Hash every file of the site into ``verify/manifest.json`` and sign it.
-
-    Returns the manifest's SHA-256 (hex) and the number of files it lists.
-    """
-    files = {
-        rel: _sha256_file(out / rel)
-        for rel in _site_files(out, _input_error)
-        if rel not in (MANIFEST, MANIFEST_SIG)
-    }
+def manifest_files(signer: Signer, size: int, hashes: Mapping[str, str]) -> dict[str, bytes]:
+    """``verify/manifest.json`` over ``hashes`` (path -> SHA-256) and its signature."""
+    files = {rel: sha for rel, sha in hashes.items() if rel not in (MANIFEST, MANIFEST_SIG)}
     manifest = _json_bytes(
         {"version": 1, "origin": signer.name + SITE_SUFFIX, "size": size, "files": files}
     )
     digest = hashlib.sha256(manifest).hexdigest()
-    _put(out / MANIFEST, manifest)
-    _put(out / MANIFEST_SIG, sign_note(_manifest_text(signer.name, digest), [signer]).encode())
-    return digest, len(files)
+    sig = sign_note(_manifest_text(signer.name, digest), [signer]).encode()
+    return {MANIFEST: manifest, MANIFEST_SIG: sig}
+
+
+def sign_manifest(out: Path, signer: Signer, size: int) -> tuple[str, int]:
+    """Hash every file of the site folder into ``verify/manifest.json`` and sign it.
+
+    Returns the manifest's SHA-256 (hex) and the number of files it lists.
+    """
+    hashes = {
+        rel: _sha256_file(out / rel)
+        for rel in _site_files(out, _input_error)
+        if rel not in (MANIFEST, MANIFEST_SIG)
+    }
+    made = manifest_files(signer, size, hashes)
+    for rel, data in made.items():
+        _put(out / rel, data)
+    return hashlib.sha256(made[MANIFEST]).hexdigest(), len(hashes)
 
 
 def _members(archive: Archive) -> dict[str, str]:
@@ -242,57 +258,72 @@ def _clear(folder: Path) -> None:
         shutil.rmtree(folder)
 
 
-def write_proofs(
+def bundle_path(seq: int) -> str:
+    """The proof bundle holding entry ``seq``: ``verify/entries/<seq // 256>.json``."""
+    return f"{VERIFY}/entries/{seq // TILE_WIDTH}.json"
+
+
+@dataclass
+class Proofs:
+    """What :func:`make_proofs` made: the ``verify/`` files (path -> bytes) and a summary."""
+
+    files: dict[str, bytes]
+    summary: dict[str, Any]
+    entries: dict[int, Entry]  # every entry asked for, revealed or withheld
+
+
+def make_proofs(
     archive: Archive,
-    out: Path,
     *,
     revealed: Sequence[int],
     derivations: Sequence[Mapping[str, Any]],
-) -> dict[str, Any]:
-    """Write ``out/verify/`` (see the module docstring) and sign the whole site.
+    file_sha256: Callable[[str], str | None],
+    snapshot: tuple[str, TreeSnapshot] | None = None,
+    entries: Mapping[int, Entry] | None = None,
+) -> Proofs:
+    """Every file of ``verify/`` but the manifest, in memory (see the module docstring).
 
-    Call it last: the manifest covers every file already in ``out``. Entries in
-    ``revealed`` that :func:`may_reveal` refuses are published as withheld (leaf hash
-    and inclusion proof only). Each derivation needs ``seq`` (a revealed
-    ``redaction.made`` entry), ``original_sha256``, ``copy_sha256`` and ``operations``;
-    an optional ``file`` names the published copy, whose SHA-256 must be ``copy_sha256``.
+    The newest checkpoint's tree is read once (``snapshot``, from
+    :meth:`Archive.tree_snapshot`) and every tile and inclusion proof is computed from
+    it; the entries are read in one scan. ``file_sha256`` gives the SHA-256 of a
+    published file (for derivations naming one), or None if the site has no such file.
     """
-    out = Path(out)
-    if not out.is_dir():
-        raise InputError(f"{out} is not a folder; write the site pages first")
-    _site_files(out, _input_error)  # refuse symlinks before writing anything
-    vdir = out / VERIFY
-    for sub in ("entries", "checkpoints", "anchors"):
-        _clear(vdir / sub)
-    tiles_written, cp = archive.write_tiles(vdir)
+    note, tree = snapshot if snapshot is not None else archive.tree_snapshot()
+    cp = archive.ledger.open_checkpoint(note)
     size = cp.size
-    # A tree grows: partial tiles of an earlier publication are stale.
-    wanted = {tile_path(*t) for t in tiles_for_size(size)}
-    tile_dir = vdir / "tile"
-    for rel in _site_files(tile_dir, _input_error) if tile_dir.is_dir() else []:
-        if f"tile/{rel}" not in wanted:
-            (tile_dir / rel).unlink()
-
+    files: dict[str, bytes] = {}
+    tile_count = 0
+    for level, index, width in tiles_for_size(size):
+        first = index * TILE_WIDTH
+        hashes = tree([(TILE_HEIGHT * level, first + i) for i in range(width)])
+        files[f"{VERIFY}/{tile_path(level, index, width)}"] = b"".join(hashes)
+        tile_count += 1
+    files[CHECKPOINT] = note.encode()
     notes = archive.checkpoints()
-    for note in notes:
-        opened = archive.ledger.open_checkpoint(note)
+    for other in notes:
+        opened = archive.ledger.open_checkpoint(other)
         if opened.size > size:
             raise InputError("the archive grew while publishing; publish again")
-        _put(vdir / "checkpoints" / str(opened.size), note.encode())
+        files[f"{VERIFY}/checkpoints/{opened.size}"] = other.encode()
     anchors = anchor_files(archive, upto=size)
     for rel, data in anchors.items():
-        _put(vdir / rel, data)
-    _put(out / KEY, (archive.log_key() + "\n").encode())
+        files[f"{VERIFY}/{rel}"] = data
+    files[KEY] = (archive.log_key() + "\n").encode()
     members = _members(archive)
-    _put(out / MEMBERS, _json_bytes(members))
+    files[MEMBERS] = _json_bytes(members)
 
-    shown: dict[int, Entry] = {}
-    withheld: list[int] = []
-    for seq in sorted(set(revealed)):
+    seqs = sorted(set(revealed))
+    for seq in seqs:
         if not 0 <= seq < size:
             raise InputError(f"entry {seq} is not covered by the newest checkpoint (size {size})")
-        entry = archive.entry(seq)
-        proof = archive.inclusion_proof(seq, size)
+    if entries is None or any(s not in entries for s in seqs):
+        entries = archive.entries(seqs)
+    shown: dict[int, Entry] = {}
+    withheld: list[int] = []
+    bundles: dict[str, list[dict[str, Any]]] = {}
+    for seq in seqs:
+        entry = entries[seq]
+        proof = merkle.inclusion_proof(seq, size, tree)
         doc: dict[str, Any] = {"seq": seq}
         reason = may_reveal(entry)
         if reason is None:
@@ -302,36 +333,75 @@ def write_proofs(
             doc["withheld"] = reason
             withheld.append(seq)
         doc["leaf_hash"] = _b64(entry.leaf_hash)
-        doc["inclusion"] = {"size": size, "proof": [_b64(p) for p in proof.proof]}
-        _put(vdir / "entries" / f"{seq}.json", _json_bytes(doc))
+        doc["inclusion"] = {"size": size, "proof": [_b64(p) for p in proof]}
+        bundles.setdefault(bundle_path(seq), []).append(doc)
+    for rel, docs in bundles.items():
+        files[rel] = _json_bytes({"entries": docs})
     checked = _check_derivations(derivations, shown)
     for i, d in enumerate(checked):
         name = d.get("file")
         if name is not None:
             target = _safe_rel(name, DERIVATIONS, InputError)
-            if not (out / target).is_file():
+            sha = file_sha256(target)
+            if sha is None:
                 raise InputError(f"derivation {i}: file {name!r} is not in the site")
-            if _sha256_file(out / target) != d["copy_sha256"]:
+            if sha != d["copy_sha256"]:
                 raise InputError(f"derivation {i}: file {name!r} does not have copy_sha256")
     try:
-        _put(out / DERIVATIONS, _json_bytes(checked))
+        files[DERIVATIONS] = _json_bytes(checked)
     except (TypeError, ValueError) as exc:
         raise InputError(f"derivations are not plain JSON ({exc})") from None
-    digest, files = sign_manifest(out, archive.log_signer, size)
-    return {
+    summary = {
         "origin": cp.origin,
         "size": size,
         "root": _b64(cp.root_hash),
         "checkpoints": len(notes),
-        "tiles": tiles_written - 1,
+        "tiles": tile_count,
         "members": len(members),
         "revealed": sorted(shown),
         "withheld": withheld,
         "derivations": len(checked),
         "anchors": len(anchors),
-        "files": files,
-        "manifest_sha256": digest,
+        "bundles": len(bundles),
     }
+    return Proofs(files, summary, dict(entries))
+
+
+def write_proofs(
+    archive: Archive,
+    out: Path,
+    *,
+    revealed: Sequence[int],
+    derivations: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Write ``out/verify/`` (see the module docstring) and sign the whole folder.
+
+    Call it last: the manifest covers every file already in ``out``. Entries in
+    ``revealed`` that :func:`may_reveal` refuses are published as withheld (leaf hash
+    and inclusion proof only). Each derivation needs ``seq`` (a revealed
+    ``redaction.made`` entry), ``original_sha256``, ``copy_sha256`` and ``operations``;
+    an optional ``file`` names the published copy, whose SHA-256 must be ``copy_sha256``.
+    This writes in place; ``sahid publish`` (:func:`sahid.publish.build.publish_site`)
+    stages the whole site and renames it in instead.
+    """
+    out = Path(out)
+    if not out.is_dir():
+        raise InputError(f"{out} is not a folder; write the site pages first")
+    _site_files(out, _input_error)  # refuse symlinks before writing anything
+
+    def file_sha256(rel: str) -> str | None:
+        return _sha256_file(out / rel) if (out / rel).is_file() else None
+
+    proofs = make_proofs(
+        archive, revealed=revealed, derivations=derivations, file_sha256=file_sha256
+    )
+    vdir = out / VERIFY
+    for sub in ("entries", "checkpoints", "anchors", "tile"):
+        _clear(vdir / sub)
+    for rel, data in proofs.files.items():
+        _put(out / rel, data)
+    digest, files = sign_manifest(out, archive.log_signer, proofs.summary["size"])
+    return {**proofs.summary, "files": files, "manifest_sha256": digest}
 
 
 # -- verifying ---------------------------------------------------------------------------
@@ -354,6 +424,8 @@ class SiteVerification:
     derivations: int = 0
     incidents: int = 0  # rows of data/incidents.json matched against revealed entries
     anchors: dict[str, Any] = field(default_factory=dict)
+    #: Top-level files and folders the manifest does not cover (not sahid's, not checked).
+    unlisted: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -371,6 +443,7 @@ class SiteVerification:
             "derivations": self.derivations,
             "incidents": self.incidents,
             "anchors": self.anchors,
+            "unlisted": self.unlisted,
         }
 
 
@@ -453,8 +526,32 @@ def _check_manifest(site: Path, verifier: Verifier) -> tuple[dict[str, str], int
     return files, size
 
 
-def _check_files(site: Path, listed: Mapping[str, str]) -> int:
-    present = _site_files(site, _fail)
+def _check_files(site: Path, listed: Mapping[str, str]) -> tuple[int, list[str]]:
+    """Every listed file against its hash; no unlisted file where the manifest covers.
+
+    A top-level folder or file the manifest does not mention at all (``.git/``,
+    ``CNAME``) is not sahid's: it is returned as unlisted, not checked. Symbolic links
+    are refused anywhere.
+    """
+    tops, unlisted = check_unlisted(site, listed)
+    present: list[str] = []
+    for name in unlisted:
+        if (site / name.rstrip("/")).is_symlink():
+            raise _fail(name, "is a symbolic link; a site must hold only plain files")
+    for top in sorted(tops):
+        path = site / top
+        if path.is_symlink():
+            raise _fail(top, "is a symbolic link; a site must hold only plain files")
+        if path.is_dir():
+
+            def fail(rel: str, message: str, top: str = top) -> SahidError:
+                return _fail(f"{top}/{rel}", message)
+
+            present += [f"{top}/{rel}" for rel in _site_files(path, fail)]
+        elif os.path.lexists(path):
+            if not path.is_file():
+                raise _fail(top, "is not a regular file")
+            present.append(top)
     for rel in sorted(listed):
         path = site / rel
         if path.is_symlink() or not path.is_file():
@@ -464,7 +561,7 @@ def _check_files(site: Path, listed: Mapping[str, str]) -> int:
     for rel in present:
         if rel not in listed and rel not in (MANIFEST, MANIFEST_SIG):
             raise _fail(rel, f"is not listed in the signed manifest ({MANIFEST})")
-    return len(listed)
+    return len(listed), unlisted
 
 
 def _check_checkpoints(
@@ -578,60 +675,95 @@ _WITHHELD_KEYS = {"seq", "withheld", "leaf_hash", "inclusion"}
 
 
 def _check_entry(
-    site: Path,
     rel: str,
+    doc: Any,
+    seqs: range,
     roots: Mapping[int, bytes],
     members: Mapping[str, bytes],
-) -> Entry | None:
-    """Check one ``verify/entries/<seq>.json``; the entry if revealed, None if withheld."""
-    match = _SEQ_FILE.fullmatch(rel.rsplit("/", 1)[1])
-    if rel.count("/") != 2 or match is None:
-        raise _fail(rel, "is not named <seq>.json")
-    seq = int(match.group(1))
-    doc = _load_json(site, rel)
+) -> tuple[int, Entry | None]:
+    """Check one entry proof of the bundle ``rel``; (seq, the entry or None if withheld)."""
     if not isinstance(doc, dict) or set(doc) not in (_REVEALED_KEYS, _WITHHELD_KEYS):
-        raise _fail(rel, "is not an entry proof (seq, entry or withheld, leaf_hash, inclusion)")
-    if type(doc["seq"]) is not int or doc["seq"] != seq:
-        raise _fail(rel, f"says seq {doc['seq']!r:.20}, but is named for entry {seq}")
-    leaf = _unb64(doc["leaf_hash"], rel, "leaf_hash")
+        raise _fail(
+            rel,
+            "holds something that is not an entry proof (seq, entry or withheld, "
+            "leaf_hash, inclusion)",
+        )
+    seq = doc["seq"]
+    if type(seq) is not int or seq not in seqs:
+        raise _fail(
+            rel, f"holds seq {seq!r:.20}, but is the bundle of entries {seqs[0]}..{seqs[-1]}"
+        )
+    what = f"entry {seq}"
+    leaf = _unb64(doc["leaf_hash"], rel, f"{what}: leaf_hash")
     inclusion = doc["inclusion"]
     if not isinstance(inclusion, dict) or set(inclusion) != {"size", "proof"}:
-        raise _fail(rel, "inclusion is not {size, proof}")
+        raise _fail(rel, f"{what}: inclusion is not {{size, proof}}")
     size, proof = inclusion["size"], inclusion["proof"]
     if type(size) is not int or size not in roots:
-        raise _fail(rel, f"inclusion size {size!r:.20} is not the size of a published checkpoint")
+        raise _fail(
+            rel,
+            f"{what}: inclusion size {size!r:.20} is not the size of a published checkpoint",
+        )
     if not isinstance(proof, list) or len(proof) > 64:
-        raise _fail(rel, "inclusion proof is not a list of hashes")
-    hashes = [_unb64(p, rel, "an inclusion proof hash") for p in proof]
+        raise _fail(rel, f"{what}: inclusion proof is not a list of hashes")
+    hashes = [_unb64(p, rel, f"{what}: an inclusion proof hash") for p in proof]
     entry: Entry | None = None
     if "entry" in doc:
         if not isinstance(doc["entry"], str):
-            raise _fail(rel, "entry is not text")
+            raise _fail(rel, f"{what}: entry is not text")
         try:
             data = doc["entry"].encode("utf-8")
         except UnicodeEncodeError:
-            raise _fail(rel, "entry is not valid Unicode") from None
+            raise _fail(rel, f"{what}: entry is not valid Unicode") from None
         entry = parse_entry(data, rel)
         if entry.seq != seq:
-            raise _fail(rel, f"the entry says seq {entry.seq}, but the file is for entry {seq}")
+            raise _fail(rel, f"the entry says seq {entry.seq}, but the proof is for entry {seq}")
         if entry.kind not in KINDS:
-            raise _fail(rel, f"the entry has an unknown kind {entry.kind!r:.40}")
+            raise _fail(rel, f"{what}: the entry has an unknown kind {entry.kind!r:.40}")
         if entry.leaf_hash != leaf:
-            raise _fail(rel, "leaf_hash is not the hash of the entry")
+            raise _fail(rel, f"{what}: leaf_hash is not the hash of the entry")
         key = members.get(entry.by)
         if key is None:
-            raise _fail(rel, f"signed by {entry.by!r:.40}, who is not listed in {MEMBERS}")
+            raise _fail(rel, f"{what}: signed by {entry.by!r:.40}, who is not listed in {MEMBERS}")
         if not entry.verify_signature(key):
-            raise _fail(rel, f"the signature by member {entry.by} does not verify")
+            raise _fail(rel, f"{what}: the signature by member {entry.by} does not verify")
     elif not isinstance(doc["withheld"], str) or not doc["withheld"]:
-        raise _fail(rel, "withheld must give a reason")
+        raise _fail(rel, f"{what}: withheld must give a reason")
     try:
         merkle.verify_inclusion(seq, size, leaf, hashes, roots[size])
     except VerificationError:
         raise _fail(
-            rel, f"inclusion proof does not lead to the checkpoint root (size {size})"
+            rel, f"{what}: inclusion proof does not lead to the checkpoint root (size {size})"
         ) from None
-    return entry
+    return seq, entry
+
+
+def _check_bundle(
+    site: Path,
+    rel: str,
+    roots: Mapping[int, bytes],
+    members: Mapping[str, bytes],
+) -> dict[int, Entry | None]:
+    """Check one ``verify/entries/<N>.json``: the proofs of entries 256·N .. 256·N+255."""
+    match = _SEQ_FILE.fullmatch(rel.rsplit("/", 1)[1])
+    if rel.count("/") != 2 or match is None:
+        raise _fail(rel, "is not named <N>.json (N = seq // 256)")
+    n = int(match.group(1))
+    seqs = range(n * TILE_WIDTH, (n + 1) * TILE_WIDTH)
+    doc = _load_json(site, rel)
+    if not isinstance(doc, dict) or set(doc) != {"entries"} or not isinstance(doc["entries"], list):
+        raise _fail(rel, "is not a bundle of entry proofs ({entries: [...]})")
+    if not doc["entries"]:
+        raise _fail(rel, "is an empty bundle")
+    found: dict[int, Entry | None] = {}
+    last = -1
+    for item in doc["entries"]:
+        seq, entry = _check_entry(rel, item, seqs, roots, members)
+        if seq <= last:
+            raise _fail(rel, f"entry {seq} is out of order or repeated")
+        last = seq
+        found[seq] = entry
+    return found
 
 
 def _check_derivations_file(
@@ -706,7 +838,7 @@ def verify_site(
     report.origin, report.key = verifier.name, text
 
     listed, size = _check_manifest(site, verifier)
-    report.files = _check_files(site, listed)
+    report.files, report.unlisted = _check_files(site, listed)
 
     found = _check_checkpoints(site, verifier, listed)
     report.checkpoints = len(found)
@@ -749,12 +881,11 @@ def verify_site(
     for rel in sorted(listed):
         if not rel.startswith(f"{VERIFY}/entries/"):
             continue
-        entry = _check_entry(site, rel, roots, members)
-        seq = int(rel.rsplit("/", 1)[1].removesuffix(".json"))
-        if entry is None:
-            report.withheld.append(seq)
-        else:
-            revealed[seq] = entry
+        for seq, entry in _check_bundle(site, rel, roots, members).items():
+            if entry is None:
+                report.withheld.append(seq)
+            else:
+                revealed[seq] = entry
     report.revealed = sorted(revealed)
     report.withheld.sort()
     report.derivations = _check_derivations_file(site, revealed, listed)

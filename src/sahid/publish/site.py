@@ -3,10 +3,10 @@
 The site needs no JavaScript. Templates are Jinja2 (compiled once per language) and the
 words are gettext catalogs (Babel), compiled from the packaged ``.po`` files when first
 used. Everything is loaded from the archive in a few queries up front, then pages are
-rendered from memory, so large archives stay fast. Files are written in sorted order with
-no timestamps (the Atom ``updated`` is the newest entry's time), so rebuilding unchanged
-data gives identical bytes. The site is built in a temporary folder next to ``out`` and
-swapped in at the end.
+rendered from memory, so large archives stay fast. Pages carry no timestamps (the Atom
+``updated`` is the newest entry's time), so rebuilding unchanged data gives identical
+bytes. Files go through a :class:`~sahid.publish.output.Writer`: staged next to ``out``
+and renamed in when complete, and on a re-publish only the files whose bytes changed.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
 import os
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +34,7 @@ from sahid.errors import InputError
 from sahid.evidence import decrypt_blob, resolve
 from sahid.places import Gazetteer, Place
 from sahid.publish import model
+from sahid.publish.output import MARKER, SiteOutput, Writer, dumps_lines
 from sahid.publish.svgmap import render_map
 from sahid.records import ftm
 from sahid.records.dates import from_json
@@ -44,12 +42,12 @@ from sahid.records.model import ROLES
 
 if TYPE_CHECKING:
     from sahid.archive import Archive
+    from sahid.ledger import Entry
 
 __all__ = ["LANGS", "SiteReport", "build_site", "render_page", "translations"]
 
 LANGS = ("az", "ru", "en")
 LANG_NAMES = {"az": "Azərbaycanca", "ru": "Русский", "en": "English"}
-MARKER = "sahid-site.json"
 INDEX_LATEST = 100
 FEED_ENTRIES = 50
 #: JSON Schema of data/incidents.json, copied onto every site beside it.
@@ -68,6 +66,8 @@ class SiteReport:
     revealed: list[int]  # seqs of entries that made or changed published records and copies
     derivations: list[dict[str, Any]]  # one per published redacted copy
     media: list[str] = field(default_factory=list)  # files under out/media
+    #: The revealed entries already read while building (seq -> entry), for the proofs.
+    entries: dict[int, Entry] = field(default_factory=dict, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -276,45 +276,8 @@ def render_page(lang: str, template_name: str, context: Mapping[str, Any]) -> st
 # --- output folder ----------------------------------------------------------------------
 
 
-def _check_out(out: Path) -> None:
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise InputError(f"{out} is not empty and not a sahid site; choose another folder")
-    if not any(out.iterdir()):
-        return
-    try:
-        marker = json.loads((out / MARKER).read_text(encoding="utf-8"))
-        ok = isinstance(marker, dict) and marker.get("generator") == "sahid"
-    except (OSError, ValueError):
-        ok = False
-    if not ok:
-        raise InputError(f"{out} is not empty and not a sahid site; choose another folder")
-
-
-class Writer:
-    """Writes files under a root, remembering what it wrote."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.written: list[str] = []
-        self._dirs: set[Path] = set()
-
-    def bytes(self, rel: str, data: bytes) -> None:
-        path = self.root / rel
-        parent = path.parent
-        if parent not in self._dirs:
-            parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(parent)
-        path.write_bytes(data)
-        self.written.append(rel)
-
-    def text(self, rel: str, text: str) -> None:
-        self.bytes(rel, text.encode("utf-8"))
-
-
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1) + "\n"
+    return dumps_lines(value)
 
 
 # --- the build --------------------------------------------------------------------------
@@ -341,13 +304,15 @@ def _rec(data: model.Loaded, rid: str) -> dict[str, Any]:
     return data.records[rid][1]
 
 
-def _prepare(archive: Archive, include: Sequence[str]) -> tuple[Site, list[int]]:
+def _prepare(
+    archive: Archive, include: Sequence[str], parsed: dict[int, Entry] | None = None
+) -> tuple[Site, list[int]]:
     data = model.load(archive)
     sel = model.select_published(data, include)
     gaz = Gazetteer.load()
     persons = {p: model.person_view(_rec(data, p)) for p in sorted(sel.persons)}
     published = set(sel.incidents)
-    revealed, times = model.revealed_entries(archive, data, sel.record_ids)
+    revealed, times = model.revealed_entries(archive, data, sel.record_ids, parsed)
     incidents: list[dict[str, Any]] = []
     unit_incidents: dict[str, set[str]] = {}
     responsible: Counter[str] = Counter()
@@ -485,59 +450,75 @@ def build_site(
     langs: Sequence[str] = LANGS,
     include: Sequence[str] = ("unverified", "corroborated", "verified", "disputed"),
 ) -> SiteReport:
-    """Write the public site for the published incidents of ``archive`` into ``out``."""
+    """Write the public site (pages and data, no ``verify/``) for ``archive`` into ``out``.
+
+    The site is staged next to ``out`` and renamed in when complete
+    (:class:`~sahid.publish.output.SiteOutput`); ``sahid publish`` uses
+    :func:`sahid.publish.build.publish_site`, which adds the proofs and the signature.
+    """
     langs = check_langs(langs)
     model.check_include(include)
-    out = Path(out)
-    _check_out(out)
-    site, revealed = _prepare(archive, include)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.sahid-", dir=out.parent))
-    try:
-        w = Writer(tmp)
-        derivs = _write_media(archive, site, w)
+    with SiteOutput(Path(out)) as output:
+        report = render_site(archive, output.writer, langs=langs, include=include)
+        output.commit()
+    report.out = Path(out)
+    return report
+
+
+def render_site(
+    archive: Archive,
+    w: Writer,
+    *,
+    langs: Sequence[str] = LANGS,
+    include: Sequence[str] = ("unverified", "corroborated", "verified", "disputed"),
+    meanwhile: Callable[[SiteReport], None] | None = None,
+) -> SiteReport:
+    """Render every page, data file and redacted copy of the site through ``w``.
+
+    ``meanwhile``, if given, is called while the language folders are rendered (by
+    forked workers on a large site) with a report whose ``revealed``, ``derivations``
+    and ``entries`` are final but whose file lists are not: ``sahid publish`` computes
+    the proofs then, on the core the workers leave free.
+    """
+    langs = check_langs(langs)
+    model.check_include(include)
+    parsed: dict[int, Entry] = {}
+    site, revealed = _prepare(archive, include, parsed)
+    derivs = _write_media(archive, site, w)
+    # The redaction entries prove how each published copy was made: reveal them too.
+    shown = set(revealed)
+    for d in derivs:
+        shown.update(x for x in (d["seq"], d["copy_added_seq"]) if isinstance(x, int))
+    report = SiteReport(
+        out=w.live or w.root,
+        langs=list(langs),
+        pages=[],
+        files=[],
+        incidents=list(site.sel.incidents),
+        revealed=sorted(shown),
+        derivations=derivs,
+        entries=parsed,
+    )
+
+    def rest() -> None:
         _write_data(site, w)
-        _write_langs(site, langs, w)
         root = render_page(langs[0], "root.html", {"root": "", "page": "", "langs_built": langs})
         w.text("index.html", root)
         css = (files("sahid.publish") / "static" / "site.css").read_bytes()
         w.bytes("site.css", css)
         from sahid import __version__
 
-        w.text(MARKER, _dumps({"generator": "sahid", "version": __version__, "langs": list(langs)}))
-        _swap(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        marker = {"generator": "sahid", "version": __version__, "langs": list(langs)}
+        w.text(MARKER, _dumps(marker))
+        if meanwhile is not None:
+            meanwhile(report)
+
+    _write_langs(site, langs, w, rest)
     written = sorted(w.written)
-    # The redaction entries prove how each published copy was made: reveal them too.
-    shown = set(revealed)
-    for d in derivs:
-        shown.update(x for x in (d["seq"], d["copy_added_seq"]) if isinstance(x, int))
-    revealed = sorted(shown)
-    return SiteReport(
-        out=out,
-        langs=list(langs),
-        pages=[p for p in written if p.endswith((".html", ".xml"))],
-        files=written,
-        incidents=list(site.sel.incidents),
-        revealed=revealed,
-        derivations=derivs,
-        media=[p for p in written if p.startswith("media/")],
-    )
-
-
-def _swap(tmp: Path, out: Path) -> None:
-    """Put the finished site in place of ``out`` (rename; the old one is removed after)."""
-    os.chmod(tmp, 0o755)  # noqa: S103 (a public site; mkdtemp made it 0o700)
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        old.rmdir()
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
+    report.pages = [p for p in written if p.endswith((".html", ".xml"))]
+    report.files = written
+    report.media = [p for p in written if p.startswith("media/")]
+    return report
 
 
 def _write_media(archive: Archive, site: Site, w: Writer) -> list[dict[str, Any]]:
@@ -562,7 +543,7 @@ def _write_media(archive: Archive, site: Site, w: Writer) -> list[dict[str, Any]
                         f"redacted copy {m.copy_id} of evidence {eid} still carries metadata; "
                         f"make a new one with `sahid redact {eid}`"
                     )
-        if f"media/{m.file}" not in w.written:
+        if w.sha256(f"media/{m.file}") is None:
             w.bytes(f"media/{m.file}", raw)
         derivs.append(
             {
@@ -675,21 +656,24 @@ def _ftm_records(site: Site) -> list[ftm.Record]:
     return out
 
 
-_FORKED: tuple[Site, Sequence[str], Path] | None = None
+_FORKED: tuple[Site, Sequence[str], Writer] | None = None
 PARALLEL_MIN_INCIDENTS = 300
 
 
-def _shard_job(job: tuple[str, int, int]) -> list[str]:
+def _shard_job(job: tuple[str, int, int]) -> tuple[dict[str, str], list[str]]:
     """Render one shard of one language in a forked worker (the site is inherited)."""
     assert _FORKED is not None
-    site, langs, root = _FORKED
-    w = Writer(root)
+    site, langs, parent = _FORKED
+    w = Writer(parent.root, parent.live, parent.previous)
     _write_lang(site, job[0], langs, w, job[1], job[2])
-    return w.written
+    return w.hashes, w.changed
 
 
-def _write_langs(site: Site, langs: Sequence[str], w: Writer) -> None:
-    """All language folders; large sites are rendered by forked workers, one per CPU."""
+def _write_langs(
+    site: Site, langs: Sequence[str], w: Writer, meanwhile: Callable[[], None]
+) -> None:
+    """All language folders; large sites are rendered by forked workers, one per CPU,
+    while this process runs ``meanwhile`` (which must not write the workers' files)."""
     global _FORKED
     import multiprocessing
 
@@ -697,15 +681,18 @@ def _write_langs(site: Site, langs: Sequence[str], w: Writer) -> None:
     if cpus < 2 or len(site.incidents) < PARALLEL_MIN_INCIDENTS:
         for lang in langs:
             _write_lang(site, lang, langs, w)
+        meanwhile()
         return
     for lang in langs:  # compile the templates once, before forking
         _env(lang).get_template("incident.html")
     jobs = [(lang, shard, cpus) for lang in langs for shard in range(cpus)]
-    _FORKED = (site, langs, w.root)
+    _FORKED = (site, langs, w)
     try:
         with multiprocessing.get_context("fork").Pool(cpus) as pool:
-            for written in pool.imap_unordered(_shard_job, jobs):
-                w.written.extend(written)
+            results = pool.imap_unordered(_shard_job, jobs)
+            meanwhile()
+            for hashes, changed in results:
+                w.merge(hashes, changed)
     finally:
         _FORKED = None
 
