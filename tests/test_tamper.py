@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from sahid import Archive, SahidError, VerificationError
+from sahid.records.search import recount_terms
 
 from conftest import FAST_KDF, PASSPHRASE, fill
 
@@ -357,6 +358,8 @@ def mutations(size: int, cp_sizes: list[int], node_rows: list[int], db_len: int)
                     _sql("DELETE FROM facets WHERE origin NOT IN (SELECT id FROM records)")(conn),
                     _sql("DELETE FROM search_docs WHERE doc >= ?", cut)(conn),
                     _sql("DELETE FROM search_text WHERE rowid >= ?", cut)(conn),
+                    # the word counts of what is left, as the older backup held them
+                    recount_terms(conn),
                 ),
             )
         )

@@ -168,6 +168,17 @@ search_docs = Table(
     Column("date_hi", Text),
 )
 
+# How many documents hold each word of the FTS5 index (SQLite only; one row per distinct
+# token of ``search_text``). Ranked search reads it to expand a prefix into the words it
+# stands for and to weigh words by rarity, instead of scanning every match in FTS5.
+search_terms = Table(
+    "search_terms",
+    metadata,
+    Column("term", Text, primary_key=True),
+    Column("docs", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 
 # One row per imported record: a keyed fingerprint of its checked fields (and, for a
 # person, of its sealed fields under the person's own key), from its ``record.created``

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 
 __all__ = ["fold", "loose", "search_key", "to_latin", "tokens", "words"]
 
@@ -182,6 +183,11 @@ _WORD = re.compile(f"(?:[^\\W_]|[{_mark_class()}])+")
 def words(text: str) -> list[tuple[int, int]]:
     """Spans of the words of ``text``: runs of letters, digits and combining marks."""
     return [m.span() for m in _WORD.finditer(text)]
+
+
+def iter_words(text: str) -> Iterator[tuple[int, int]]:
+    """:func:`words`, one at a time (for readers that stop early)."""
+    return (m.span() for m in _WORD.finditer(text))
 
 
 def tokens(text: str) -> list[str]:

@@ -523,6 +523,13 @@ def search(
         typer.Option("--kind", help="Only these record kinds: incident, statement, evidence, ..."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many results.", min=1, max=1000)] = 20,
+    ranking: Annotated[
+        str,
+        typer.Option(
+            "--ranking",
+            help="window: rank the newest 200 matches (fast); all: rank every match (slower).",
+        ),
+    ] = "window",
     archive: ArchiveOpt = None,
     passphrase_file: PassFileOpt = None,
     member: MemberOpt = None,
@@ -540,7 +547,7 @@ def search(
             statuses=statuses or (),
             kinds=kinds or (),
         )
-        hits = arc.records.search(query, filters, limit=limit)
+        hits = arc.records.search(query, filters, limit=limit, ranking=ranking)
     if json:
         sys.stdout.write(
             jsonlib.dumps([h.as_json() for h in hits], ensure_ascii=False, indent=2) + "\n"

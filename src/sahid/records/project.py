@@ -119,7 +119,7 @@ def _index(conn: Connection, doc: int, rtype: str, rid: str, data: dict[str, Any
         )
     t = TYPES.get(rtype)
     if t is not None and t.index:
-        search.add_doc(conn, doc, rid, rtype, texts_of(t, data), _dates(rtype, data))
+        search.index_doc(conn, doc, rid, rtype, texts_of(t, data), _dates(rtype, data))
 
 
 def _parent(rtype: str, data: dict[str, Any]) -> str | None:
@@ -192,4 +192,4 @@ def evidence_indexed(conn: Connection, entry: Entry) -> None:
     """Evidence notes, sources and file names are searchable too."""
     b = entry.body
     texts = [str(b[k]) for k in ("name", "source", "note") if b.get(k)]
-    search.add_doc(conn, entry.seq, b["evidence"], "evidence", texts)
+    search.index_doc(conn, entry.seq, b["evidence"], "evidence", texts)

@@ -13,8 +13,11 @@ cut from the original text, not the folded form, with the matched words in [brac
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
+import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +26,7 @@ from sqlalchemy import Connection, delete, insert, text
 
 from sahid import text as fold
 from sahid.records.dates import from_json
-from sahid.schema import search_docs
+from sahid.schema import search_docs, search_terms
 
 FTS_TABLE = "search_text"
 SNIPPET_WORDS = 14
@@ -64,14 +67,76 @@ def add_doc(
     doc_type: str,
     texts: Iterable[str],
     dates: tuple[str | None, str | None] = (None, None),
-) -> None:
+) -> str:
+    """Index a document (search_docs and FTS5); returns the indexed body.
+
+    Migration 0002 calls this before ``search_terms`` exists (0006 counts the words of
+    every body then); the projections call :func:`index_doc`, which counts them too.
+    """
     conn.execute(
         insert(search_docs),
         [{"doc": doc, "id": doc_id, "type": doc_type, "date_lo": dates[0], "date_hi": dates[1]}],
     )
+    body = index_text(texts)
     if has_fts(conn):
+        conn.exec_driver_sql("INSERT INTO search_text (rowid, body) VALUES (?, ?)", (doc, body))
+    return body
+
+
+def index_doc(
+    conn: Connection,
+    doc: int,
+    doc_id: str,
+    doc_type: str,
+    texts: Iterable[str],
+    dates: tuple[str | None, str | None] = (None, None),
+) -> None:
+    """:func:`add_doc`, and one more document for each of its words in ``search_terms``."""
+    body = add_doc(conn, doc, doc_id, doc_type, texts, dates)
+    if has_fts(conn):
+        count_terms(conn, body, +1)
+
+
+# FTS5's unicode61 tokenizer splits on everything but letters, digits (and private-use
+# characters, which folded keys do not hold) and folds case; the stored body is folded
+# keys, so its tokens are these runs.
+_FTS_TOKEN = re.compile(r"[^\W_]+")
+
+
+def fts_tokens(body: str) -> list[str]:
+    """The tokens FTS5 makes of an indexed body (or of a quoted query phrase)."""
+    return _FTS_TOKEN.findall(body.lower())
+
+
+def count_terms(conn: Connection, body: str, delta: int) -> None:
+    """Add (delta=+1) or remove (-1) one document holding each distinct token of body."""
+    terms = sorted(set(fts_tokens(body)))
+    if not terms:
+        return
+    rows = [(t,) for t in terms]
+    if delta > 0:
         conn.exec_driver_sql(
-            "INSERT INTO search_text (rowid, body) VALUES (?, ?)", (doc, index_text(texts))
+            "INSERT INTO search_terms (term, docs) VALUES (?, 1)"
+            " ON CONFLICT (term) DO UPDATE SET docs = docs + 1",
+            rows,
+        )
+    else:
+        conn.exec_driver_sql("UPDATE search_terms SET docs = docs - 1 WHERE term = ?", rows)
+        conn.exec_driver_sql("DELETE FROM search_terms WHERE term = ? AND docs <= 0", rows)
+
+
+def recount_terms(conn: Connection) -> None:
+    """Rebuild ``search_terms`` from every indexed body (migration 0006)."""
+    if not has_fts(conn):
+        return
+    counts: dict[str, int] = {}
+    for (body,) in conn.exec_driver_sql("SELECT body FROM search_text"):
+        for t in set(fts_tokens(body or "")):
+            counts[t] = counts.get(t, 0) + 1
+    conn.execute(delete(search_terms))
+    if counts:
+        conn.exec_driver_sql(
+            "INSERT INTO search_terms (term, docs) VALUES (?, ?)", sorted(counts.items())
         )
 
 
@@ -82,7 +147,9 @@ def drop_doc(conn: Connection, doc_id: str) -> int | None:
         return None
     conn.execute(delete(search_docs).where(search_docs.c.id == doc_id))
     if has_fts(conn):
+        body = conn.exec_driver_sql("SELECT body FROM search_text WHERE rowid = ?", (doc,)).scalar()
         conn.exec_driver_sql("DELETE FROM search_text WHERE rowid = ?", (doc,))
+        count_terms(conn, str(body or ""), -1)
     return int(doc)
 
 
@@ -184,21 +251,52 @@ def stem(key: str) -> str:
     return key
 
 
-def match_expression(keys: Sequence[str], alternatives: dict[int, set[str]] | None = None) -> str:
-    """An FTS5 expression: every key as a prefix, ANDed, or its stem; places OR their
-    other names."""
-    parts = []
+@dataclass(frozen=True)
+class Phrase:
+    """One FTS5 phrase of a query: its tokens, the last one a prefix if ``prefix``."""
+
+    text: str  # as quoted in the expression
+    prefix: bool
+
+    @property
+    def tokens(self) -> list[str]:
+        return fts_tokens(self.text)
+
+    def fts(self) -> str:
+        return '"' + self.text + '"' + ("*" if self.prefix else "")
+
+
+# A query: an AND of groups, each an OR of phrases (a word, its stem, a place's names).
+Groups = list[list[Phrase]]
+
+
+def match_groups(keys: Sequence[str], alternatives: dict[int, set[str]] | None = None) -> Groups:
+    """Every key as a prefix, ANDed, or its stem; places OR their other names."""
+    groups = []
     for i, key in enumerate(keys):
         alts = sorted(((alternatives or {}).get(i, set()) | {stem(key)}) - {key})
-        terms = [_term(key)] + [_term(a) for a in alts]
+        groups.append([_phrase(key)] + [_phrase(a) for a in alts])
+    return groups
+
+
+def render(groups: Groups) -> str:
+    """The FTS5 expression of a query."""
+    parts = []
+    for group in groups:
+        terms = [p.fts() for p in group]
         parts.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
     return " AND ".join(parts)
 
 
-def _term(key: str) -> str:
+def match_expression(keys: Sequence[str], alternatives: dict[int, set[str]] | None = None) -> str:
+    """An FTS5 expression: every key as a prefix, ANDed, or its stem; places OR their
+    other names."""
+    return render(match_groups(keys, alternatives))
+
+
+def _phrase(key: str) -> Phrase:
     words = key.split()
-    quoted = '"' + " ".join(words).replace('"', "") + '"'
-    return quoted + ("*" if len(words[-1]) >= 3 else "")
+    return Phrase(" ".join(words).replace('"', ""), len(words[-1]) >= 3)
 
 
 def _in(prefix: str, values: Iterable[str], params: dict[str, Any]) -> str:
@@ -213,13 +311,17 @@ def _in(prefix: str, values: Iterable[str], params: dict[str, Any]) -> str:
 BROAD_FACETS = frozenset({"type", "status"})
 
 
-def filter_sql(filters: Filters, params: dict[str, Any], *, lead: bool = True) -> list[str]:
+def filter_sql(
+    filters: Filters, params: dict[str, Any], *, lead: bool = True, per_match: bool = False
+) -> list[str]:
     """SQL conditions on ``d`` (search_docs) for the filters.
 
     ``lead=True`` (no words): the facet lists drive the query. ``lead=False`` (a MATCH
     drives it, newest match first): each match is checked with a few index lookups of
     its own facets and its incident's, instead of materialising every record of a
-    common type or a big place first.
+    common type or a big place first. ``per_match=True``: narrow facets are checked that
+    way too (when the words match few documents, reading every record of a place first
+    costs more than checking each match).
     """
     conds = []
     for n, (key, values) in enumerate(filters.facets()):
@@ -229,7 +331,7 @@ def filter_sql(filters: Filters, params: dict[str, Any], *, lead: bool = True) -
         # Narrow facets (a place, a unit, a charge) are cheapest as one materialised set;
         # broad ones (an incident type, a status: a large share of all records) as a
         # per-match check. ``+`` keeps SQLite from driving the query from the set.
-        if lead or key not in BROAD_FACETS:
+        if lead or (key not in BROAD_FACETS and not per_match):
             did = "d.id" if lead else "+d.id"
             conds.append(
                 f"({did} IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
@@ -284,38 +386,21 @@ def window_sql(expression_param: str = ":q", window: str = ":window") -> str:
 
 def run_query(
     conn: Connection,
-    expression: str | None,
+    groups: Groups | None,
     filters: Filters,
     limit: int,
     offset: int = 0,
     *,
     ranking: str = "window",
 ) -> list[tuple[str, str, float]]:
-    """(id, type, rank) of the best matches; without an expression, newest first."""
+    """(id, type, rank) of the best matches; without words, newest first."""
     params: dict[str, Any] = {"limit": limit, "offset": offset}
-    params["window"] = max(WINDOW, 5 * (limit + offset))
-    conds = filter_sql(filters, params, lead=not expression)
-    if expression and ranking == "window":
-        params["q"] = expression
-        if conds:
-            # Filters are checked on matches as FTS5 yields them, newest first, until the
-            # window is full of matches that pass.
-            where = " AND ".join(conds)
-            inner = (
-                f"SELECT d.doc AS doc, d.id AS id, d.type AS type, bm25({FTS_TABLE}) AS r"  # noqa: S608
-                # CROSS JOIN: SQLite keeps FTS5 as the outer loop (newest match first);
-                # otherwise it may walk search_docs and run the MATCH once per row.
-                f" FROM {FTS_TABLE} CROSS JOIN search_docs d ON d.doc = {FTS_TABLE}.rowid"
-                f" WHERE {FTS_TABLE} MATCH :q AND {where}"
-                f" ORDER BY {FTS_TABLE}.rowid DESC LIMIT :window"
-            )
-            sql = f"SELECT id, type, r FROM ({inner}) ORDER BY r LIMIT :limit OFFSET :offset"  # noqa: S608
-        else:
-            sql = (
-                f"SELECT d.id, d.type, m.r FROM ({window_sql()}) m"  # noqa: S608
-                " JOIN search_docs d ON d.doc = m.doc ORDER BY m.r LIMIT :limit OFFSET :offset"
-            )
-    elif expression and not conds:
+    window = max(WINDOW, 5 * (limit + offset))
+    if groups and ranking == "window" and has_fts(conn):
+        return ranked_window(conn, groups, filters, params, window, limit, offset)
+    conds = filter_sql(filters, params, lead=not groups)
+    expression = render(groups) if groups else None
+    if expression and not conds:
         # Rank inside the FTS5 index and join only the page of results: joining every
         # match to search_docs before sorting costs a lookup per match.
         params["q"] = expression
@@ -341,23 +426,282 @@ def run_query(
     return [(str(a), str(b), float(c)) for a, b, c in conn.execute(text(sql), params)]
 
 
+# --- the ranked window ---------------------------------------------------------------
+#
+# FTS5 reads a word's matches newest first from the end of its list and stops after the
+# window, but two things make it read every match of a common word: a prefix ("polis*")
+# is merged from all the words it stands for before the first row comes out, and bm25()
+# counts every document holding each phrase before scoring the first row. So the window
+# query asks FTS5 for the newest matches only, with each prefix spelled out as the words
+# it stands for (from ``search_terms``), and scores them here with FTS5's own BM25
+# formula (k1 = 1.2, b = 0.75, the same document lengths and averages), taking document
+# counts from ``search_terms``: exact for a word, and for a prefix or a phrase of several
+# words the sum (or the smallest) of its words' counts.
+
+K1 = 1.2
+B = 0.75
+EXPAND_MAX = 64  # a prefix standing for more words stays an FTS5 prefix query
+PREFIX_INDEX = 3  # the FTS5 table's prefix index ('3'): such prefixes are read directly
+
+
+def _totals(conn: Connection) -> tuple[int, int]:
+    """(documents, tokens) of the FTS5 index: its averages record, as bm25() reads it."""
+    block = conn.exec_driver_sql(f"SELECT block FROM {FTS_TABLE}_data WHERE id = 1").scalar()  # noqa: S608
+    data = bytes(block or b"")
+    rows, i = _varint(data, 0) if data else (0, 0)
+    tokens = _varint(data, i)[0] if i < len(data) else 0
+    return rows, tokens
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    """An SQLite varint at ``data[i]``: (value, index after it)."""
+    value = 0
+    for _ in range(8):
+        byte = data[i]
+        i += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, i
+    return (value << 8) | data[i], i + 1
+
+
+def _after(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix``."""
+    last = ord(prefix[-1])
+    return prefix[:-1] + chr(last + 1) if last < 0x10FFFF else None
+
+
+class _Lexicon:
+    """Document counts of the words a query names, and of the words its prefixes stand
+    for, read in one statement (prefixes of the prefix index's length are summed)."""
+
+    def __init__(self, conn: Connection, groups: Groups) -> None:
+        exact: set[str] = set()
+        prefixes: set[str] = set()
+        for group in groups:
+            for phrase in group:
+                toks = phrase.tokens
+                if toks:
+                    exact.update(toks[:-1] if phrase.prefix else toks)
+                    if phrase.prefix:
+                        prefixes.add(toks[-1])
+        conds: list[str] = []
+        args: list[str] = []
+        if exact:
+            conds.append("term IN (" + ", ".join("?" * len(exact)) + ")")
+            args.extend(sorted(exact))
+        self.summed: dict[str, int] = {}
+        for prefix in sorted(prefixes):
+            hi = _after(prefix)
+            if len(prefix) <= PREFIX_INDEX or hi is None:
+                self.summed[prefix] = _prefix_docs(conn, prefix, hi)
+            else:
+                conds.append("(term >= ? AND term < ?)")
+                args.extend((prefix, hi))
+        self.docs: dict[str, int] = {}
+        if conds:
+            sql = "SELECT term, docs FROM search_terms WHERE " + " OR ".join(conds)  # noqa: S608
+            self.docs = {str(t): int(n) for t, n in conn.exec_driver_sql(sql, tuple(args))}
+        self.terms = sorted(self.docs)
+
+    def words(self, prefix: str) -> list[str]:
+        """The words of the index starting with ``prefix`` (a prefix read here)."""
+        i = bisect.bisect_left(self.terms, prefix)
+        out = []
+        while i < len(self.terms) and self.terms[i].startswith(prefix):
+            out.append(self.terms[i])
+            i += 1
+        return out
+
+
+def _prefix_docs(conn: Connection, prefix: str, hi: str | None) -> int:
+    sql = "SELECT sum(docs) FROM search_terms WHERE term >= ?"
+    args: tuple[str, ...] = (prefix,)
+    if hi is not None:
+        sql, args = sql + " AND term < ?", (prefix, hi)
+    return int(conn.exec_driver_sql(sql, args).scalar() or 0)
+
+
+@dataclass
+class _Spelled:
+    """A query phrase as FTS5 is asked for it, and how it is counted in a document."""
+
+    fts: list[str]  # the FTS5 phrases it stands for (none: no document holds it)
+    docs: int  # documents holding it (a prefix or several words: an upper bound)
+    head: list[str]  # tokens before the last (a phrase of several words)
+    lasts: frozenset[str] | None  # the last token is one of these ...
+    prefix: str | None = None  # ... or starts with this
+
+    def count(self, toks: list[str]) -> int:
+        """Instances in a document's tokens (FTS5 counts each position it matches at)."""
+        n, total, j = len(self.head), 0, -1
+        if not n:
+            return sum(1 for t in toks if self._last(t))
+        first = self.head[0]
+        while True:
+            try:
+                j = toks.index(first, j + 1)
+            except ValueError:
+                return total
+            if j + n < len(toks) and toks[j : j + n] == self.head and self._last(toks[j + n]):
+                total += 1
+
+    def _last(self, tok: str) -> bool:
+        return tok in self.lasts if self.lasts is not None else tok.startswith(self.prefix or "")
+
+
+def _spell(phrase: Phrase, lex: _Lexicon) -> _Spelled:
+    toks = phrase.tokens
+    if not toks:
+        return _Spelled([], 0, [], frozenset())
+    head = toks[:-1]
+    counts = [lex.docs.get(t, 0) for t in (toks[:-1] if phrase.prefix else toks)]
+    if counts and min(counts) == 0:
+        return _Spelled([], 0, head, frozenset())
+    if not phrase.prefix:
+        return _Spelled([phrase.fts()], min(counts), head, frozenset({toks[-1]}))
+    last = toks[-1]
+    if last in lex.summed:
+        docs = min([*counts, lex.summed[last]])
+        return _Spelled([phrase.fts()], docs, head, None, last)
+    words = lex.words(last)
+    docs = min([*counts, sum(lex.docs[w] for w in words)])
+    if len(words) > EXPAND_MAX:
+        return _Spelled([phrase.fts()], docs, head, None, last)
+    lead = " ".join(head) + " " if head else ""
+    return _Spelled(['"' + lead + w + '"' for w in words], docs, head, frozenset(words))
+
+
+def _body_tokens(body: str) -> list[str]:
+    """:func:`fts_tokens`; a stored body is folded keys separated by spaces, so most
+    often its tokens are its words (``isalnum`` is exactly the token characters)."""
+    folded = body.lower()
+    return folded.split() if folded.replace(" ", "").isalnum() else _FTS_TOKEN.findall(folded)
+
+
+# Below this many matches (an upper bound from search_terms), filters are checked on
+# each match rather than by reading every record of the filtered place, unit or charge.
+PER_MATCH_MAX = 10_000
+
+
+def ranked_window(
+    conn: Connection,
+    groups: Groups,
+    filters: Filters,
+    params: dict[str, Any],
+    window: int,
+    limit: int,
+    offset: int,
+) -> list[tuple[str, str, float]]:
+    """BM25 over the newest ``window`` matches (that pass the filters), best first."""
+    lex = _Lexicon(conn, groups)
+    parts: list[str] = []
+    spelled: list[_Spelled] = []
+    matches = None  # at most this many documents match every group
+    for group in groups:
+        alts: list[str] = []
+        docs = 0
+        for phrase in group:
+            sp = _spell(phrase, lex)
+            alts.extend(sp.fts)
+            spelled.append(sp)
+            docs += sp.docs
+        if not alts:
+            return []  # a word no document holds: nothing matches every word
+        parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
+        matches = docs if matches is None else min(matches, docs)
+    params = dict(params)
+    conds = filter_sql(filters, params, lead=False, per_match=(matches or 0) <= PER_MATCH_MAX)
+    params = {**params, "q": " AND ".join(parts), "window": window}
+    if conds:
+        # Filters are checked on matches as FTS5 yields them, newest first, until the
+        # window is full of matches that pass. CROSS JOIN: SQLite keeps FTS5 as the outer
+        # loop; otherwise it may walk search_docs and run the MATCH once per row.
+        sql = (
+            f"SELECT {FTS_TABLE}.rowid, {FTS_TABLE}.body FROM {FTS_TABLE}"  # noqa: S608
+            f" CROSS JOIN search_docs d ON d.doc = {FTS_TABLE}.rowid"
+            f" WHERE {FTS_TABLE} MATCH :q AND {' AND '.join(conds)}"
+            f" ORDER BY {FTS_TABLE}.rowid DESC LIMIT :window"
+        )
+    else:
+        sql = (
+            f"SELECT rowid, body FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :q"  # noqa: S608
+            " ORDER BY rowid DESC LIMIT :window"
+        )
+    rows = conn.execute(text(sql), params).all()
+    if not rows:
+        return []
+    n_docs, n_tokens = _totals(conn)
+    n_docs = max(n_docs, 1)
+    avgdl = n_tokens / n_docs or 1.0
+    idfs = []
+    for sp in spelled:
+        idf = math.log((n_docs - sp.docs + 0.5) / (sp.docs + 0.5))
+        idfs.append(idf if idf > 0 else 1e-6)
+    # One pass over a document's tokens counts every one-word phrase spelled out.
+    by_token: dict[str, list[int]] = {}
+    others = []
+    for i, sp in enumerate(spelled):
+        if sp.fts and not sp.head and sp.lasts is not None:
+            for w in sp.lasts:
+                by_token.setdefault(w, []).append(i)
+        elif sp.fts:
+            others.append(i)
+    scored = []
+    for doc, body in rows:
+        toks = _body_tokens(body or "")
+        tf = [0] * len(spelled)
+        for hit in filter(None, map(by_token.get, toks)):
+            for i in hit:
+                tf[i] += 1
+        for i in others:
+            tf[i] = spelled[i].count(toks)
+        norm = K1 * (1 - B + B * len(toks) / avgdl)
+        score = 0.0
+        for f, idf in zip(tf, idfs, strict=True):
+            if f:
+                score += idf * (f * (K1 + 1)) / (f + norm)
+        scored.append((-score, int(doc)))
+    # Ties keep FTS5's order, newest first (sorted is stable).
+    page = sorted(scored, key=lambda x: x[0])[offset : offset + limit]
+    if not page:
+        return []
+    marks = ", ".join("?" * len(page))
+    found = {
+        int(d): (str(i), str(t))
+        for d, i, t in conn.exec_driver_sql(
+            f"SELECT doc, id, type FROM search_docs WHERE doc IN ({marks})",  # noqa: S608
+            tuple(d for _, d in page),
+        )
+    }
+    return [(*found[d], r) for r, d in page if d in found]
+
+
 def snippet(texts: Sequence[str], keys: Sequence[str], width: int = SNIPPET_WORDS) -> str:
     """A window of the original text around the first matched word, matches in []."""
     wanted = tuple({w for k in keys if k for w in (k.replace(" ", ""), stem(k))})
     for t in texts:
-        spans = fold.words(t)
-        toks = [_search_key(t[s:e]) for s, e in spans]
-        hits = [i for i, k in enumerate(toks) if k.startswith(wanted)]
-        if not hits:
+        # Words are read up to the end of the window around the first match only.
+        spans: list[tuple[int, int]] = []
+        hits: list[bool] = []
+        first = stop = -1
+        for s, e in fold.iter_words(t):
+            if len(spans) == stop:
+                break
+            spans.append((s, e))
+            hits.append(_search_key(t[s:e]).startswith(wanted))
+            if first < 0 and hits[-1]:
+                first = max(0, len(spans) - 1 - width // 3)
+                stop = first + width
+        if first < 0:
             continue
-        first = max(0, hits[0] - width // 3)
-        last = min(len(spans), first + width)
+        last = min(len(spans), stop)
         out = []
         pos = spans[first][0]
         for i in range(first, last):
             s, e = spans[i]
             out.append(t[pos:s])
-            out.append(f"[{t[s:e]}]" if i in hits else t[s:e])
+            out.append(f"[{t[s:e]}]" if hits[i] else t[s:e])
             pos = e
         end = spans[last - 1][1]
         return ("…" if first else "") + "".join(out) + ("…" if end < len(t.rstrip()) else "")

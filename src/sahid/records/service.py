@@ -624,8 +624,9 @@ class Records:
             found |= below
         return frozenset(found)
 
-    def match_expression(self, query: str, keys: Sequence[str] | None = None) -> str | None:
-        """The FTS5 expression ``search`` runs for ``query`` (None without words)."""
+    def match_groups(self, query: str, keys: Sequence[str] | None = None) -> fts.Groups | None:
+        """The phrases ``search`` looks for (None without words): each word as a prefix,
+        or its stem; a place, or its other names."""
         keys = fts.query_keys(query) if keys is None else keys
         if not keys:
             return None
@@ -635,7 +636,12 @@ class Records:
             for i, k in enumerate(keys):
                 if k in names:
                     alts.setdefault(i, set()).update(names)
-        return fts.match_expression(keys, alts)
+        return fts.match_groups(keys, alts)
+
+    def match_expression(self, query: str, keys: Sequence[str] | None = None) -> str | None:
+        """The FTS5 expression of :meth:`match_groups` (None without words)."""
+        groups = self.match_groups(query, keys)
+        return fts.render(groups) if groups else None
 
     def search(
         self,
@@ -649,14 +655,14 @@ class Records:
         """Ranked matches with snippets; ``ranking="all"`` scores every match, not only
         the newest ones (see :data:`sahid.records.search.WINDOW`)."""
         if ranking not in ("window", "all"):
-            raise InputError(f"ranking {ranking!r} is not window or all")
+            raise InputError(f"--ranking: {ranking!r} is not allowed; allowed: window, all")
         filters = filters or fts.Filters()
         keys = fts.query_keys(query)
-        expr = self.match_expression(query, keys)
+        groups = self.match_groups(query, keys)
         if not keys and not filters.facets() and not filters.date_from and not filters.date_to:
             raise InputError("give words to search for, or at least one filter")
         with self.archive.engine.connect() as conn:
-            rows = fts.run_query(conn, expr, filters, limit, offset, ranking=ranking)
+            rows = fts.run_query(conn, groups, filters, limit, offset, ranking=ranking)
             return self._hits(conn, rows, keys)
 
     def _hits(
@@ -671,14 +677,19 @@ class Records:
                 select(records.c.id, records.c.data).where(records.c.id.in_(ids))
             )
         }
-        evs = {
-            r.evidence_id: r
-            for r in conn.execute(
-                select(
-                    evidence.c.evidence_id, evidence.c.name, evidence.c.source, evidence.c.note
-                ).where(evidence.c.evidence_id.in_([r[0] for r in rows if r[1] == "evidence"]))
-            )
-        }
+        ev_ids = [r[0] for r in rows if r[1] == "evidence"]
+        evs = (
+            {
+                r.evidence_id: r
+                for r in conn.execute(
+                    select(
+                        evidence.c.evidence_id, evidence.c.name, evidence.c.source, evidence.c.note
+                    ).where(evidence.c.evidence_id.in_(ev_ids))
+                )
+            }
+            if ev_ids
+            else {}
+        )
         hits = []
         for rid, rtype, rank in rows:
             hit = fts.Hit(rid, rtype, rank)
