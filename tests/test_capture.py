@@ -382,6 +382,17 @@ print(result.status, result.title)
 """
 
 
+def _closed_to_others(path: Path) -> Path | None:
+    """The first folder on the way to ``path`` that other users may not enter, if any."""
+    import stat
+
+    resolved = path.resolve()
+    for folder in [*reversed(resolved.parents), resolved]:
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            return folder
+    return None
+
+
 def test_capture_as_an_ordinary_user_keeps_the_sandbox(site: Site) -> None:
     """Chromium's sandbox on for untrusted pages: run a capture as user nobody (65534)."""
     import shutil
@@ -394,10 +405,14 @@ def test_capture_as_an_ordinary_user_keeps_the_sandbox(site: Site) -> None:
     python = shutil.which(f"python{sys.version_info[0]}.{sys.version_info[1]}", path="/usr/bin")
     if os.geteuid() != 0 or python is None:
         pytest.skip("needs root (to become nobody) and a system Python of this version")
+    paths = [Path(sahid.__file__).parents[1], Path(playwright.__file__).parents[1]]
+    for path in paths:
+        closed = _closed_to_others(path)
+        if closed is not None:  # e.g. a checkout inside a mode-0700 `mktemp -d` folder
+            pytest.skip(f"user nobody cannot reach {path}: {closed} is closed to others")
     home = Path(tempfile.mkdtemp(prefix="sahid-nobody-"))
     try:
         home.chmod(0o777)
-        paths = [Path(sahid.__file__).parents[1], Path(playwright.__file__).parents[1]]
         env = {
             "HOME": str(home),
             "PATH": "/usr/bin:/bin",
