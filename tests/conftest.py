@@ -114,3 +114,21 @@ def kill_midway(code: str, args: list[str], journal: Path, delay: float) -> list
     if child.stderr:
         child.stderr.close()
     return journal.read_text().splitlines()[1:]
+
+
+def downgrade(arc: Archive, revision: str) -> Path:
+    """Take ``arc`` back to schema ``revision`` with the real migrations, close it, and
+    return its folder: an archive as an older sahid left it, for upgrade tests."""
+    from alembic import command
+    from alembic.config import Config
+
+    import sahid
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(sahid.__path__[0]) / "_migrations"))
+    with arc.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+    root: Path = arc.root
+    arc.close()
+    return root

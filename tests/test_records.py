@@ -25,7 +25,7 @@ from sahid.records.transfer import (
     to_json,
 )
 
-from conftest import FAST_KDF, PASSPHRASE
+from conftest import FAST_KDF, PASSPHRASE, downgrade
 
 IMISHLI = {
     "en": "Police car hits four schoolchildren, two killed",
@@ -419,20 +419,12 @@ def test_exports_validate_against_the_schema(arc):
 
 
 def test_upgrade_from_schema_0001(tmp_path):
-    from alembic import command
-    from alembic.config import Config
 
     from sahid.store import SCHEMA_HEAD
 
     arc = Archive.init(tmp_path / "old", PASSPHRASE, kdf=FAST_KDF)
     (ev,) = arc.add([_note_file(arc)], note="kept from before İmişli")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(__import__("sahid").__path__[0] + "/_migrations"))
-    with arc.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0001")
-    root = arc.root
-    arc.close()
+    root = downgrade(arc, "0001")
     with pytest.raises(SahidError, match="run `sahid upgrade`"):
         Archive.open(root, PASSPHRASE)
     assert Archive.upgrade(root, PASSPHRASE) == ("0001", SCHEMA_HEAD)

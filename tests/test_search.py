@@ -12,7 +12,7 @@ from sahid.errors import InputError
 from sahid.records import search as fts
 from sahid.records.service import Draft
 
-from conftest import FAST_KDF, PASSPHRASE
+from conftest import FAST_KDF, PASSPHRASE, downgrade
 
 WORDS = "arrest protest beating raid detention injury rally journalist lawyer witness".split()
 
@@ -139,8 +139,6 @@ def test_word_counts_follow_updates_and_replay(make_archive):
 
 
 def test_upgrade_from_schema_0005_counts_the_words(tmp_path):
-    from alembic import command
-    from alembic.config import Config
 
     from sahid.store import SCHEMA_HEAD
 
@@ -148,13 +146,7 @@ def test_upgrade_from_schema_0005_counts_the_words(tmp_path):
     made = _incidents(arc, 40)
     expected = [h.id for h in arc.records.search("lawyer journalist")]
     counts = _counted(arc)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(__import__("sahid").__path__[0] + "/_migrations"))
-    with arc.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0005")
-    root = arc.root
-    arc.close()
+    root = downgrade(arc, "0005")
     assert Archive.upgrade(root, PASSPHRASE) == ("0005", SCHEMA_HEAD)
     with Archive.open(root, PASSPHRASE) as again:
         assert _counted(again) == counts

@@ -18,6 +18,7 @@ from typing import Any
 
 from sahid.errors import VerificationError
 from sahid.ledger import Entry
+from sahid.records.project import apply_set
 
 __all__ = ["INCIDENTS", "check_incidents", "replay_records"]
 
@@ -25,6 +26,7 @@ INCIDENTS = "data/incidents.json"
 _PLACE_KEYS = ("name", "detail", "place")
 
 Records = dict[str, tuple[str, dict[str, Any]]]
+_COUNTED = ("act", "detention", "charge")  # children whose numbers the site publishes
 
 
 def replay_records(entries: Mapping[int, Entry]) -> Records:
@@ -36,12 +38,7 @@ def replay_records(entries: Mapping[int, Entry]) -> Records:
         if e.kind in ("record.created", "link.added") and isinstance(body.get("fields"), dict):
             out[str(body["id"])] = (str(body.get("type")), dict(body["fields"]))
         elif e.kind == "record.updated" and str(body.get("id")) in out:
-            fields = out[str(body["id"])][1]
-            for key, value in dict(body.get("set") or {}).items():
-                if value is None:
-                    fields.pop(key, None)
-                else:
-                    fields[key] = value
+            apply_set(out[str(body["id"])][1], dict(body.get("set") or {}))
     return out
 
 
@@ -57,9 +54,6 @@ def _children(records: Records) -> dict[str, dict[str, list[Mapping[str, Any]]]]
             kinds = out.setdefault(str(fields["incident"]), {t: [] for t in _COUNTED})
             kinds[rtype].append(fields)
     return out
-
-
-_COUNTED = ("act", "detention", "charge")
 
 
 def _expected(

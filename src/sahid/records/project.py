@@ -13,6 +13,7 @@ A handler reads only tables earlier entries wrote, so replay rebuilds them exact
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -153,17 +154,25 @@ def record_created(conn: Connection, entry: Entry) -> None:
         duplicates.record_fingerprint(conn, entry.seq, b)
 
 
+def apply_set(data: dict[str, Any], changes: Mapping[str, Any]) -> None:
+    """Apply a ``record.updated`` entry's ``set`` to a record's data (None clears a field).
+
+    The projection and ``verify-site``'s replay of published entries share this rule.
+    """
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+
+
 def record_updated(conn: Connection, entry: Entry) -> None:
     b = entry.body
     row = conn.execute(select(records.c.data).where(records.c.id == b["id"])).first()
     if row is None:
         raise KeyError(b["id"])  # verify reports an entry that cannot be replayed
     data = search.load_json(row.data)
-    for key, value in b["set"].items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
+    apply_set(data, b["set"])
     conn.execute(
         update(records)
         .where(records.c.id == b["id"])
