@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
+import sqlite3
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from sahid.archive import Archive
@@ -138,18 +142,23 @@ def test_word_counts_follow_updates_and_replay(make_archive):
     arc.verify()  # the replay writes the same search_terms
 
 
-def test_upgrade_from_schema_0005_counts_the_words(tmp_path):
-
+def test_upgrade_from_schema_0005_counts_the_words_and_indexes_the_facets(tmp_path):
     from sahid.store import SCHEMA_HEAD
 
     arc = Archive.init(tmp_path / "old", PASSPHRASE, kdf=FAST_KDF)
     made = _incidents(arc, 40)
+    _case(arc, random.Random(4))
     expected = [h.id for h in arc.records.search("lawyer journalist")]
     counts = _counted(arc)
+    with arc.engine.connect() as conn:
+        index = fts.fts_rows(conn)
     root = downgrade(arc, "0005")
     assert Archive.upgrade(root, PASSPHRASE) == ("0005", SCHEMA_HEAD)
     with Archive.open(root, PASSPHRASE) as again:
         assert _counted(again) == counts
+        with again.engine.connect() as conn:
+            assert fts.fts_rows(conn) == index  # the migration's facets are the projection's
+        _facet_tokens_match_the_facets_table(again)
         assert [h.id for h in again.records.search("lawyer journalist")] == expected
         assert made[-1] in {h.id for h in again.records.search("Imishli", limit=100)}
         again.verify()
@@ -174,3 +183,218 @@ def test_cli_ranking_option(tmp_path, passfile, cli):
     }
     bad = cli("search", "lawyer", "--ranking", "best", env=env)
     assert bad.returncode != 0 and "--ranking: 'best' is not allowed" in bad.stderr
+
+
+# --- facets in the index ----------------------------------------------------------------
+
+PLACES = ["İmişli", "Quba", "Gəncə", "Şəki", "Nardaran"]
+
+
+def _case(arc: Archive, rng: random.Random) -> dict[str, list[str]]:
+    """Incidents with statements, persons (some in two incidents), acts, charges and
+    evidence links, then edits that change what records inherit from their incidents."""
+    r = arc.records
+    r.create(
+        [
+            Draft("unit", {"name": {"en": "Ministry"}, "kind": "ministry"}, "u-top"),
+            Draft("unit", {"name": {"en": "Traffic police"}, "parent": "u-top"}, "u-dyp"),
+            Draft("unit", {"name": {"en": "Riot police"}}, "u-riot"),
+        ]
+    )
+    made: dict[str, list[str]] = {"incident": [], "other": [], "evidence": []}
+    for _ in range(24):
+        year = rng.randint(2010, 2025)
+        fields = {
+            "title": {"en": f"common {rng.choice(WORDS)} {rng.choice(WORDS)}"},
+            "start": f"{year}-0{rng.randint(1, 9)}",
+            "type": rng.choice(["killing", "injury", "protest_dispersal"]),
+        }
+        if rng.random() < 0.3:
+            fields["end"] = f"{min(year + rng.randint(0, 2), 2025)}-12"
+        if rng.random() < 0.8:
+            fields["place"] = rng.choice(PLACES)
+        made["incident"].append(r.add("incident", fields).ids[0])
+    incs = made["incident"]
+    for _ in range(40):
+        inc = rng.choice(incs)
+        kind = rng.choice(["statement", "person", "act", "charge"])
+        if kind == "statement":
+            f = {
+                "incident": inc,
+                "date": f"{rng.randint(2010, 2025)}-05-01",
+                "language": "en",
+                "text": f"common {rng.choice(WORDS)}",
+                "source": "Ministry press office",
+            }
+            if rng.random() < 0.5:
+                f["source_unit"] = rng.choice(["u-dyp", "u-riot"])
+            made["other"].append(r.add("statement", f).ids[0])
+        elif kind == "person":
+            roles = [{"incident": x, "role": "witness"} for x in {inc, rng.choice(incs)}]
+            made["other"].append(
+                r.add("person", {"roles": roles, "position": f"common {rng.choice(WORDS)}"}).ids[0]
+            )
+        elif kind == "act":
+            f = {"incident": inc, "type": f"common {rng.choice(WORDS)}"}
+            if rng.random() < 0.7:
+                f["perpetrator_unit"] = rng.choice(["u-dyp", "u-riot"])
+            made["other"].append(r.add("act", f).ids[0])
+        else:
+            f = {"incident": inc, "label": rng.choice(["hooliganism", "mass disorder"])}
+            f["note"] = f"common {rng.choice(WORDS)}"
+            made["other"].append(r.add("charge", f).ids[0])
+    for i in range(6):
+        path = arc.root.parent / f"clip{i}.bin"
+        path.write_bytes(f"clip {i} {rng.random()}".encode())
+        (ev,) = arc.add([path], note=f"common video {rng.choice(WORDS)}")
+        made["evidence"].append(ev.evidence)
+        r.add("link", {"evidence": ev.evidence, "target": rng.choice(incs)})
+    # Edits the records of an incident follow: its place, status and dates change.
+    for inc in rng.sample(incs, 8):
+        r.update(
+            inc,
+            {
+                "place": rng.choice(PLACES),
+                "status": rng.choice(["verified", "disputed"]),
+                "start": f"{rng.randint(2010, 2025)}-02",
+                "end": None,
+            },
+        )
+    return made
+
+
+FILTERS = [
+    {"place": "Quba"},
+    {"place": "Imishli"},
+    {"types": ["killing"]},
+    {"types": ["injury", "protest_dispersal"]},
+    {"statuses": ["verified"]},
+    {"units": ["u-top"]},
+    {"units": ["u-riot"]},
+    {"charges": ["hooliganism"]},
+    {"kinds": ["statement", "evidence"]},
+    {"date_from": "2015", "date_to": "2017-06"},
+    {"date_from": "2024-03-01", "date_to": "2024-03-31"},
+    {"date_from": "2012"},
+    {"date_to": "2011"},
+    {"place": "Gəncə", "types": ["killing"], "date_from": "2010", "date_to": "2020"},
+    {"units": ["u-dyp"], "statuses": ["unverified"], "kinds": ["statement", "act", "incident"]},
+]
+
+
+def _facet_tokens_match_the_facets_table(arc: Archive) -> None:
+    r = arc.records
+    for spec in FILTERS:
+        f = r.filters(**spec)
+        admitted = {h.id for h in r.search("", f, limit=10_000)}  # the facets table alone
+        for query in ["common", "journalist", "raid witness", "video"]:
+            words = {h.id for h in r.search(query, limit=10_000, ranking="all")}
+            for ranking in ("window", "all"):
+                found = {h.id for h in r.search(query, f, limit=10_000, ranking=ranking)}
+                assert found == words & admitted, (spec, query, ranking)
+
+
+def test_the_window_pages_through_matches_of_the_right_years(make_archive):
+    """Rows of the right years that miss the exact date bounds are skipped a page at a
+    time: every window is the newest matches that pass, however small."""
+    arc = make_archive()
+    _case(arc, random.Random(5))
+    r = arc.records
+    for spec in FILTERS:
+        f = r.filters(**spec)
+        admitted = {h.id for h in r.search("", f, limit=10_000)}
+        groups = r.match_groups("common")
+        clauses = fts.facet_match(f)
+        assert clauses is not None
+        expression = " AND ".join([fts.render(groups), *clauses])
+        ids = _doc_ids(arc)
+        words = {h.id for h in r.search("common", limit=10_000, ranking="all")}
+        with arc.engine.connect() as conn:
+            full = [row[0] for row in fts._window_rows(conn, expression, f, 10_000)]
+            assert full == sorted(full, reverse=True)
+            assert {ids[d] for d in full} == admitted & words, spec
+            for window in (1, 2, 3, 5, 8, 13):
+                rows = fts._window_rows(conn, expression, f, window)
+                assert [row[0] for row in rows] == full[:window], (spec, window)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_filtered_search_is_the_facets_table_filter(make_archive, seed):
+    """A filtered search reads the facets as tokens of the FTS5 index; it must find exactly
+    the word matches that the facets table (a search without words) admits, after edits
+    to incidents that their statements, persons and linked evidence inherit."""
+    arc = make_archive()
+    _case(arc, random.Random(seed))
+    _facet_tokens_match_the_facets_table(arc)
+    arc.verify()  # the replay writes the same facets column
+
+
+def test_a_later_act_gives_the_incident_and_its_records_its_unit(make_archive):
+    arc = make_archive()
+    r = arc.records
+    r.create([Draft("unit", {"name": {"en": "Riot police"}}, "u-riot")])
+    fields = {"title": {"en": "dispersal"}, "start": "2019", "type": "injury"}
+    inc = r.add("incident", fields).ids[0]
+    st = r.add(
+        "statement",
+        {
+            "incident": inc,
+            "date": "2019",
+            "source": "Ministry",
+            "language": "en",
+            "text": "nothing happened here",
+        },
+    ).ids[0]
+    riot = r.filters(units=["u-riot"])
+    assert r.search("happened", riot) == []
+    r.add("act", {"incident": inc, "perpetrator_unit": "u-riot", "type": "beating"})
+    assert [h.id for h in r.search("happened", riot)] == [st]
+    assert [h.id for h in r.search("dispersal", riot)] == [inc]
+
+
+@pytest.mark.parametrize("word", ["place", "type", "unit", "kind", "ywide", "y2019", "placex"])
+def test_no_query_word_matches_a_facet_token(make_archive, word):
+    arc = make_archive()
+    arc.records.add(
+        "incident", {"title": {"en": "a title"}, "start": "2019", "type": "injury", "place": "Quba"}
+    )
+    assert arc.records.search(word) == []
+
+
+@given(st.text(min_size=1, max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_a_facet_token_is_one_fts5_token_for_any_value(value):
+    token = fts.facet_token("unit", value)
+    with sqlite3.connect(":memory:") as db:
+        db.execute(
+            "CREATE VIRTUAL TABLE t USING fts5(facets, tokenize = 'unicode61 remove_diacritics 0')"
+        )
+        db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'row')")
+        db.execute("INSERT INTO t (facets) VALUES (?)", (token,))
+        assert [r[0] for r in db.execute("SELECT term FROM v")] == [token]
+        query = ('"' + token + '"',)
+        assert db.execute("SELECT count(*) FROM t WHERE t MATCH ?", query).fetchone()[0] == 1
+
+
+_WORD = st.sampled_from(["ab", "abc", "b", "ba", "abab"])
+
+
+@given(
+    st.lists(_WORD, max_size=12),
+    st.lists(_WORD, max_size=3),
+    st.one_of(st.frozensets(_WORD, min_size=1), st.sampled_from(["a", "ab", "b"])),
+)
+@settings(max_examples=300, deadline=None)
+def test_phrase_instances_are_counted_at_every_position(toks, head, last):
+    """Each position where the phrase starts counts once, overlapping ones too, as in
+    FTS5's position lists."""
+    exact = isinstance(last, frozenset)
+    sp = fts._Spelled(["x"], 1, head, last if exact else None, None if exact else last)
+    n = len(head)
+    expected = sum(
+        1
+        for j in range(len(toks) - n)
+        if toks[j : j + n] == head
+        and (toks[j + n] in last if exact else toks[j + n].startswith(last))
+    )
+    assert sp.count(" " + " ".join(toks) + " ") == expected

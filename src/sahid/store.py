@@ -25,7 +25,7 @@ from sqlalchemy.pool import StaticPool
 from sahid.errors import LockedError, SahidError, VerificationError
 
 LOCK_NAME = "sahid.lock"
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 OLDER_SCHEMAS = ("0001", "0002", "0003", "0004", "0005")
 
 

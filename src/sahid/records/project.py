@@ -111,6 +111,9 @@ def _dates(rtype: str, data: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def _index(conn: Connection, doc: int, rtype: str, rid: str, data: dict[str, Any]) -> None:
+    """Facet rows, the search document, and the facets column of every document whose
+    facets this record's rows feed (the records it states facets about, and theirs)."""
+    stated = {i for (i,) in conn.execute(select(facets.c.id).where(facets.c.origin == rid))}
     conn.execute(delete(facets).where(facets.c.origin == rid))
     rows = facets_of(conn, rtype, rid, data)
     if rows:
@@ -119,8 +122,11 @@ def _index(conn: Connection, doc: int, rtype: str, rid: str, data: dict[str, Any
             [{"origin": rid, "id": i, "key": k, "value": v} for i, k, v in sorted(rows)],
         )
     t = TYPES.get(rtype)
+    indexed = None
     if t is not None and t.index:
         search.index_doc(conn, doc, rid, rtype, texts_of(t, data), _dates(rtype, data))
+        indexed = rid
+    search.refresh_facets(conn, stated | {i for i, _, _ in rows}, indexed)
 
 
 def _parent(rtype: str, data: dict[str, Any]) -> str | None:

@@ -6,9 +6,12 @@ folding plus Cyrillic→Latin transliteration), and queries are folded the same 
 gazetteer place also matches the place's other names ("Ganja" finds "Gəncə"). Words
 match as prefixes, because Azerbaijani adds suffixes ("İmişlidə", "in Imishli").
 
-Filters (place, dates, incident type, unit, charge, status, record kind) select on the
-``facets`` table, directly or through the incident a record belongs to. Snippets are
-cut from the original text, not the folded form, with the matched words in [brackets].
+Filters (place, dates, incident type, unit, charge, status, record kind) are facets of
+a record or of the incident it belongs to. The FTS5 table holds them as tokens in a
+second column, ``facets`` (:func:`facet_token`), so a filtered search is one FTS5 query
+that reads only documents passing the filters; the ``facets`` table is their source and
+serves searches without words. Snippets are cut from the original text, not the folded
+form, with the matched words in [brackets].
 """
 
 from __future__ import annotations
@@ -32,12 +35,23 @@ FTS_TABLE = "search_text"
 SNIPPET_WORDS = 14
 
 
-def create_fts(conn: Connection) -> None:
+# FTS5 keeps a doclist for every prefix of these lengths (in characters): a prefix query
+# of such a length reads one doclist, newest first, like a word. Short prefixes stand
+# for the most words (Azerbaijani suffixes, and transliteration variants).
+PREFIX_LENGTHS = (3,)
+
+# bm25() with the facets column weighed 0: scores come from the words alone.
+BM25 = f"bm25({FTS_TABLE}, 1.0, 0.0)"
+
+
+def create_fts(conn: Connection, name: str = FTS_TABLE) -> None:
     """The FTS5 table (SQLite only; team mode on PostgreSQL uses its own full text)."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5("
-            "body, tokenize = 'unicode61 remove_diacritics 0', prefix = '3')"
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING fts5("
+            "body, facets, spans UNINDEXED,"
+            " tokenize = 'unicode61 remove_diacritics 0',"
+            f" prefix = '{' '.join(map(str, PREFIX_LENGTHS))}')"
         )
 
 
@@ -79,7 +93,10 @@ def add_doc(
     )
     body = index_text(texts)
     if has_fts(conn):
-        conn.exec_driver_sql("INSERT INTO search_text (rowid, body) VALUES (?, ?)", (doc, body))
+        conn.exec_driver_sql(
+            "INSERT INTO search_text (rowid, body, facets, spans) VALUES (?, ?, ?, ?)",
+            (doc, body, *doc_facets(conn, doc_id, doc_type, dates)),
+        )
     return body
 
 
@@ -158,8 +175,143 @@ def fts_rows(conn: Connection) -> list[tuple[Any, ...]]:
     if not has_fts(conn):
         return []
     return [
-        tuple(r) for r in conn.exec_driver_sql("SELECT rowid, body FROM search_text ORDER BY rowid")
+        tuple(r)
+        for r in conn.exec_driver_sql(
+            "SELECT rowid, body, facets, spans FROM search_text ORDER BY rowid"
+        )
     ]
+
+
+# --- facets as tokens ----------------------------------------------------------------
+#
+# A document's facets column holds a token for each facet of its record and of the
+# incidents it belongs to (the same union the ``facets`` table gives a search without
+# words), one for its record type, and one for each year its dates, or its incidents'
+# dates, touch. Tokens start with a private-use character: FTS5 keeps it inside a token,
+# and folded query words never hold one, so no word of a query matches a facet token.
+
+FACET_MARK = "\ue000"
+FACET_KEYS = ("place", "type", "unit", "charge", "status")
+YEARS_MAX = 60  # a wider date range is one token (WIDE_TOKEN), not one per year
+WIDE_TOKEN = FACET_MARK + "ywide"
+
+
+def facet_token(key: str, value: str) -> str:
+    """The token of one facet: its key and its value in hex (any text, one token)."""
+    return FACET_MARK + key + "x" + value.encode().hex()
+
+
+def kind_token(doc_type: str) -> str:
+    return facet_token("kind", doc_type)
+
+
+def year_tokens(lo: str | None, hi: str | None) -> list[str]:
+    """The years a date range touches (bounds are ``YYYY-...`` strings, as stored)."""
+    if not lo or not hi:
+        return []
+    first, last = int(lo[:4]), int(hi[:4])
+    if last - first >= YEARS_MAX:
+        return [WIDE_TOKEN]
+    return [f"{FACET_MARK}y{y:04d}" for y in range(first, last + 1)]
+
+
+def doc_facets(
+    conn: Connection, doc_id: str, doc_type: str, dates: tuple[str | None, str | None]
+) -> tuple[str, str]:
+    """The facets and spans columns of a document, from the ``facets`` and
+    ``search_docs`` tables. Spans are its own dates and its incidents', ``lo/hi`` each:
+    the year tokens find the right years, the spans decide the exact bounds."""
+    own = conn.exec_driver_sql("SELECT key, value FROM facets WHERE id = ?", (doc_id,)).all()
+    tokens = {kind_token(doc_type)}
+    tokens.update(facet_token(k, v) for k, v in own if k in FACET_KEYS)
+    spans = {dates} if dates[0] and dates[1] else set()
+    incidents = sorted({str(v) for k, v in own if k == "incident"})
+    if incidents:
+        marks = ", ".join("?" * len(incidents))
+        inherited = conn.exec_driver_sql(
+            f"SELECT key, value FROM facets WHERE id IN ({marks})",  # noqa: S608
+            tuple(incidents),
+        )
+        tokens.update(facet_token(k, v) for k, v in inherited if k in FACET_KEYS)
+        spans.update(
+            (lo, hi)
+            for lo, hi in conn.exec_driver_sql(
+                f"SELECT date_lo, date_hi FROM search_docs WHERE id IN ({marks})",  # noqa: S608
+                tuple(incidents),
+            )
+            if lo and hi
+        )
+    for lo, hi in spans:
+        tokens.update(year_tokens(lo, hi))
+    return " ".join(sorted(tokens)), " ".join(f"{lo}/{hi}" for lo, hi in sorted(spans))
+
+
+def in_dates(spans: str, date_from: str, date_to: str) -> bool:
+    """Whether any span of a spans column overlaps [date_from, date_to] (the rule of
+    :func:`filter_sql`: ``hi >= from`` and ``lo <= to``)."""
+    for span in spans.split():
+        lo, _, hi = span.partition("/")
+        if hi >= date_from and lo <= date_to:
+            return True
+    return False
+
+
+def refresh_facets(conn: Connection, changed: Iterable[str], indexed: str | None = None) -> None:
+    """Rewrite the facets column of every document whose facets may have changed: the
+    records in ``changed`` (their facet rows or dates changed) and every record that
+    belongs to one of them as its incident. ``indexed`` was just indexed afresh."""
+    if not has_fts(conn):
+        return
+    ids = set(changed)
+    if indexed is not None:
+        ids.add(indexed)
+    if not ids:
+        return
+    marks = ", ".join("?" * len(ids))
+    members = conn.exec_driver_sql(
+        f"SELECT id FROM facets WHERE key = 'incident' AND value IN ({marks})",  # noqa: S608
+        tuple(sorted(ids)),
+    )
+    todo = (ids | {str(m) for (m,) in members}) - {indexed}
+    for doc_id in sorted(todo):
+        row = conn.exec_driver_sql(
+            "SELECT d.doc, d.type, d.date_lo, d.date_hi, t.facets, t.spans FROM search_docs d"  # noqa: S608
+            f" JOIN {FTS_TABLE} t ON t.rowid = d.doc WHERE d.id = ?",
+            (doc_id,),
+        ).first()
+        if row is None:
+            continue  # a record search does not index (a link)
+        doc, doc_type, lo, hi, *old = row
+        new = doc_facets(conn, doc_id, doc_type, (lo, hi))
+        if new != tuple(old):
+            conn.exec_driver_sql(
+                f"UPDATE {FTS_TABLE} SET facets = ?, spans = ? WHERE rowid = ?",  # noqa: S608
+                (*new, doc),
+            )
+
+
+def rebuild_fts(conn: Connection) -> None:
+    """Copy the index into a new FTS5 table with the facets column (migration 0007)."""
+    create_fts(conn, "search_text_new")
+    last = -1
+    while True:
+        rows = conn.exec_driver_sql(
+            "SELECT d.doc, d.id, d.type, d.date_lo, d.date_hi, t.body FROM search_docs d"  # noqa: S608
+            f" JOIN {FTS_TABLE} t ON t.rowid = d.doc WHERE d.doc > ? ORDER BY d.doc LIMIT 5000",
+            (last,),
+        ).all()
+        if not rows:
+            break
+        conn.exec_driver_sql(
+            "INSERT INTO search_text_new (rowid, body, facets, spans) VALUES (?, ?, ?, ?)",
+            [(doc, body, *doc_facets(conn, i, t, (lo, hi))) for doc, i, t, lo, hi, body in rows],
+        )
+        last = rows[-1][0]
+    # One segment instead of the many a bulk load leaves: each query reads one doclist
+    # per word instead of one per segment.
+    conn.exec_driver_sql("INSERT INTO search_text_new (search_text_new) VALUES ('optimize')")
+    conn.exec_driver_sql(f"DROP TABLE {FTS_TABLE}")
+    conn.exec_driver_sql(f"ALTER TABLE search_text_new RENAME TO {FTS_TABLE}")
 
 
 def date_range(start: str | None, end: str | None) -> tuple[str | None, str | None]:
@@ -308,34 +460,25 @@ def _in(prefix: str, values: Iterable[str], params: dict[str, Any]) -> str:
     return "(" + (", ".join(names) or "NULL") + ")"
 
 
-BROAD_FACETS = frozenset({"type", "status"})
-
-
 def filter_sql(
-    filters: Filters, params: dict[str, Any], *, lead: bool = True, per_match: bool = False
+    filters: Filters, params: dict[str, Any], *, lead: bool = True, dates_only: bool = False
 ) -> list[str]:
     """SQL conditions on ``d`` (search_docs) for the filters.
 
     ``lead=True`` (no words): the facet lists drive the query. ``lead=False`` (a MATCH
     drives it, newest match first): each match is checked with a few index lookups of
-    its own facets and its incident's, instead of materialising every record of a
-    common type or a big place first. ``per_match=True``: narrow facets are checked that
-    way too (when the words match few documents, reading every record of a place first
-    costs more than checking each match).
+    its own facets and its incident's. ``dates_only``: the MATCH already holds the
+    facets, kinds and years (:func:`facet_match`); only the exact date bounds are left.
     """
     conds = []
-    for n, (key, values) in enumerate(filters.facets()):
+    for n, (key, values) in enumerate([] if dates_only else filters.facets()):
         params[f"k{n}"] = key
         vals = _in(f"v{n}_", values, params)
         # Only generated parameter names go into the SQL text; values are bound.
-        # Narrow facets (a place, a unit, a charge) are cheapest as one materialised set;
-        # broad ones (an incident type, a status: a large share of all records) as a
-        # per-match check. ``+`` keeps SQLite from driving the query from the set.
-        if lead or (key not in BROAD_FACETS and not per_match):
-            did = "d.id" if lead else "+d.id"
+        if lead:
             conds.append(
-                f"({did} IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
-                f" OR {did} IN (SELECT f1.id FROM facets f1 JOIN facets f2 ON f2.id = f1.value"
+                f"(d.id IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
+                " OR d.id IN (SELECT f1.id FROM facets f1 JOIN facets f2 ON f2.id = f1.value"
                 f" WHERE f1.key = 'incident' AND f2.key = :k{n} AND f2.value IN {vals}))"
             )
         else:
@@ -363,9 +506,36 @@ def filter_sql(
                 " FROM facets f CROSS JOIN search_docs p ON p.id = f.value WHERE f.id = d.id"
                 " AND f.key = 'incident' AND p.date_hi >= :dfrom AND p.date_lo <= :dto))"
             )
-    if filters.kinds is not None:
+    if filters.kinds is not None and not dates_only:
         conds.append("d.type IN " + _in("t", filters.kinds, params))
     return conds
+
+
+def _any(tokens: Iterable[str]) -> str | None:
+    phrases = ['"' + t + '"' for t in sorted(tokens)]
+    if not phrases:
+        return None
+    return phrases[0] if len(phrases) == 1 else "(" + " OR ".join(phrases) + ")"
+
+
+def facet_match(filters: Filters) -> list[str] | None:
+    """FTS5 clauses, to AND with the words, that hold exactly the documents passing the
+    facet and kind filters, and those whose years touch the date filter's (the exact
+    bounds are :func:`filter_sql`'s, ``dates_only``); None if a filter admits nothing."""
+    sets = [[facet_token(k, v) for v in values] for k, values in filters.facets()]
+    if filters.kinds is not None:
+        sets.append([kind_token(t) for t in filters.kinds])
+    if filters.date_from and filters.date_to:
+        years = year_tokens(filters.date_from, filters.date_to)
+        if years != [WIDE_TOKEN]:
+            sets.append([*years, WIDE_TOKEN])
+    clauses = []
+    for tokens in sets:
+        clause = _any(tokens)
+        if clause is None:
+            return None
+        clauses.append(clause)
+    return clauses
 
 
 # Ranking window: BM25 orders the newest WINDOW matches (FTS5 returns matches newest
@@ -379,7 +549,7 @@ WINDOW = 200
 def window_sql(expression_param: str = ":q", window: str = ":window") -> str:
     """The ranked-window core: the newest matches with their BM25 score."""
     return (
-        f"SELECT rowid AS doc, bm25({FTS_TABLE}) AS r FROM {FTS_TABLE}"  # noqa: S608
+        f"SELECT rowid AS doc, {BM25} AS r FROM {FTS_TABLE}"  # noqa: S608
         f" WHERE {FTS_TABLE} MATCH {expression_param} ORDER BY rowid DESC LIMIT {window}"
     )
 
@@ -398,22 +568,27 @@ def run_query(
     window = max(WINDOW, 5 * (limit + offset))
     if groups and ranking == "window" and has_fts(conn):
         return ranked_window(conn, groups, filters, params, window, limit, offset)
-    conds = filter_sql(filters, params, lead=not groups)
     expression = render(groups) if groups else None
+    if expression:
+        clauses = facet_match(filters)
+        if clauses is None:
+            return []
+        params["q"] = " AND ".join([expression, *clauses])
+        conds = filter_sql(filters, params, lead=False, dates_only=True)
+    else:
+        conds = filter_sql(filters, params)
     if expression and not conds:
         # Rank inside the FTS5 index and join only the page of results: joining every
         # match to search_docs before sorting costs a lookup per match.
-        params["q"] = expression
         sql = (
-            f"SELECT d.id, d.type, m.r FROM (SELECT rowid AS doc, bm25({FTS_TABLE}) AS r"  # noqa: S608
+            f"SELECT d.id, d.type, m.r FROM (SELECT rowid AS doc, {BM25} AS r"  # noqa: S608
             f" FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :q ORDER BY r"
             " LIMIT :limit OFFSET :offset) m JOIN search_docs d ON d.doc = m.doc ORDER BY m.r"
         )
     elif expression:
-        params["q"] = expression
         where = " AND ".join([f"{FTS_TABLE} MATCH :q", *conds])
         sql = (
-            f"SELECT d.id, d.type, bm25({FTS_TABLE}) AS r FROM {FTS_TABLE}"  # noqa: S608
+            f"SELECT d.id, d.type, {BM25} AS r FROM {FTS_TABLE}"  # noqa: S608
             f" CROSS JOIN search_docs d ON d.doc = {FTS_TABLE}.rowid WHERE {where}"
             " ORDER BY r LIMIT :limit OFFSET :offset"
         )
@@ -441,15 +616,18 @@ def run_query(
 K1 = 1.2
 B = 0.75
 EXPAND_MAX = 64  # a prefix standing for more words stays an FTS5 prefix query
-PREFIX_INDEX = 3  # the FTS5 table's prefix index ('3'): such prefixes are read directly
 
 
 def _totals(conn: Connection) -> tuple[int, int]:
-    """(documents, tokens) of the FTS5 index: its averages record, as bm25() reads it."""
+    """(documents, tokens) of the FTS5 index: its averages record (rows, then tokens of
+    each column), as bm25() reads it; bm25() weighs documents by all their tokens."""
     block = conn.exec_driver_sql(f"SELECT block FROM {FTS_TABLE}_data WHERE id = 1").scalar()  # noqa: S608
     data = bytes(block or b"")
     rows, i = _varint(data, 0) if data else (0, 0)
-    tokens = _varint(data, i)[0] if i < len(data) else 0
+    tokens = 0
+    while i < len(data):
+        n, i = _varint(data, i)
+        tokens += n
     return rows, tokens
 
 
@@ -493,7 +671,7 @@ class _Lexicon:
         self.summed: dict[str, int] = {}
         for prefix in sorted(prefixes):
             hi = _after(prefix)
-            if len(prefix) <= PREFIX_INDEX or hi is None:
+            if len(prefix) in PREFIX_LENGTHS or len(prefix) < PREFIX_LENGTHS[0] or hi is None:
                 self.summed[prefix] = _prefix_docs(conn, prefix, hi)
             else:
                 conds.append("(term >= ? AND term < ?)")
@@ -532,22 +710,19 @@ class _Spelled:
     lasts: frozenset[str] | None  # the last token is one of these ...
     prefix: str | None = None  # ... or starts with this
 
-    def count(self, toks: list[str]) -> int:
-        """Instances in a document's tokens (FTS5 counts each position it matches at)."""
-        n, total, j = len(self.head), 0, -1
-        if not n:
-            return sum(1 for t in toks if self._last(t))
-        first = self.head[0]
-        while True:
-            try:
-                j = toks.index(first, j + 1)
-            except ValueError:
-                return total
-            if j + n < len(toks) and toks[j : j + n] == self.head and self._last(toks[j + n]):
-                total += 1
+    def count(self, spaced: str) -> int:
+        """Instances in a document's tokens, given as `` t1 t2 ... tn `` (FTS5 counts
+        each position it matches at: the lookahead counts overlapping instances too)."""
+        return len(self.pattern.findall(spaced))
 
-    def _last(self, tok: str) -> bool:
-        return tok in self.lasts if self.lasts is not None else tok.startswith(self.prefix or "")
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        lead = "".join(" " + re.escape(t) for t in self.head)
+        if self.lasts is not None:
+            last = "(?:" + "|".join(map(re.escape, sorted(self.lasts))) + ") "
+        else:
+            last = re.escape(self.prefix or "")
+        return re.compile(f"(?={lead} {last})")
 
 
 def _spell(phrase: Phrase, lex: _Lexicon) -> _Spelled:
@@ -579,9 +754,32 @@ def _body_tokens(body: str) -> list[str]:
     return folded.split() if folded.replace(" ", "").isalnum() else _FTS_TOKEN.findall(folded)
 
 
-# Below this many matches (an upper bound from search_terms), filters are checked on
-# each match rather than by reading every record of the filtered place, unit or charge.
-PER_MATCH_MAX = 10_000
+def _window_rows(
+    conn: Connection, expression: str, filters: Filters, window: int
+) -> list[tuple[int, str, str, str]]:
+    """(rowid, body, facets, spans) of the newest ``window`` matches that pass the
+    filters. The expression holds the facet and year tokens; the exact date bounds are
+    checked here on the spans each row carries, newest first, a page of rows at a time,
+    until the window is full (a join to the dates table would cost a lookup per match)."""
+    sql = (
+        f"SELECT rowid, body, facets, spans FROM {FTS_TABLE}"  # noqa: S608
+        f" WHERE {FTS_TABLE} MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?"
+    )
+    dated = filters.date_from is not None or filters.date_to is not None
+    date_from, date_to = filters.date_from or "0000", filters.date_to or "9999"
+    out: list[tuple[int, str, str, str]] = []
+    before = 1 << 62
+    while len(out) < window:
+        want = window - len(out)
+        page = want + want // 2 if dated else want  # most rows of the right years pass
+        rows = conn.exec_driver_sql(sql, (expression, before, page)).all()
+        for row in rows:
+            if not dated or in_dates(row[3] or "", date_from, date_to):
+                out.append((int(row[0]), str(row[1] or ""), str(row[2] or ""), str(row[3] or "")))
+        if len(rows) < page:
+            break
+        before = int(rows[-1][0])
+    return out[:window]
 
 
 def ranked_window(
@@ -597,38 +795,19 @@ def ranked_window(
     lex = _Lexicon(conn, groups)
     parts: list[str] = []
     spelled: list[_Spelled] = []
-    matches = None  # at most this many documents match every group
     for group in groups:
         alts: list[str] = []
-        docs = 0
         for phrase in group:
             sp = _spell(phrase, lex)
             alts.extend(sp.fts)
             spelled.append(sp)
-            docs += sp.docs
         if not alts:
             return []  # a word no document holds: nothing matches every word
         parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
-        matches = docs if matches is None else min(matches, docs)
-    params = dict(params)
-    conds = filter_sql(filters, params, lead=False, per_match=(matches or 0) <= PER_MATCH_MAX)
-    params = {**params, "q": " AND ".join(parts), "window": window}
-    if conds:
-        # Filters are checked on matches as FTS5 yields them, newest first, until the
-        # window is full of matches that pass. CROSS JOIN: SQLite keeps FTS5 as the outer
-        # loop; otherwise it may walk search_docs and run the MATCH once per row.
-        sql = (
-            f"SELECT {FTS_TABLE}.rowid, {FTS_TABLE}.body FROM {FTS_TABLE}"  # noqa: S608
-            f" CROSS JOIN search_docs d ON d.doc = {FTS_TABLE}.rowid"
-            f" WHERE {FTS_TABLE} MATCH :q AND {' AND '.join(conds)}"
-            f" ORDER BY {FTS_TABLE}.rowid DESC LIMIT :window"
-        )
-    else:
-        sql = (
-            f"SELECT rowid, body FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :q"  # noqa: S608
-            " ORDER BY rowid DESC LIMIT :window"
-        )
-    rows = conn.execute(text(sql), params).all()
+    clauses = facet_match(filters)
+    if clauses is None:
+        return []
+    rows = _window_rows(conn, " AND ".join(parts + clauses), filters, window)
     if not rows:
         return []
     n_docs, n_tokens = _totals(conn)
@@ -648,15 +827,18 @@ def ranked_window(
         elif sp.fts:
             others.append(i)
     scored = []
-    for doc, body in rows:
+    for doc, body, facets, _ in rows:
         toks = _body_tokens(body or "")
+        length = len(toks) + len((facets or "").split())
         tf = [0] * len(spelled)
         for hit in filter(None, map(by_token.get, toks)):
             for i in hit:
                 tf[i] += 1
-        for i in others:
-            tf[i] = spelled[i].count(toks)
-        norm = K1 * (1 - B + B * len(toks) / avgdl)
+        if others:
+            spaced = " " + " ".join(toks) + " "
+            for i in others:
+                tf[i] = spelled[i].count(spaced)
+        norm = K1 * (1 - B + B * length / avgdl)
         score = 0.0
         for f, idf in zip(tf, idfs, strict=True):
             if f:

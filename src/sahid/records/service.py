@@ -659,7 +659,7 @@ class Records:
         filters = filters or fts.Filters()
         keys = fts.query_keys(query)
         groups = self.match_groups(query, keys)
-        if not keys and not filters.facets() and not filters.date_from and not filters.date_to:
+        if not keys and filters == fts.Filters():
             raise InputError("give words to search for, or at least one filter")
         with self.archive.engine.connect() as conn:
             rows = fts.run_query(conn, groups, filters, limit, offset, ranking=ranking)
