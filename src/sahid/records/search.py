@@ -35,10 +35,10 @@ FTS_TABLE = "search_text"
 SNIPPET_WORDS = 14
 
 
-# FTS5 keeps a doclist for every prefix of these lengths (in characters): a prefix query
-# of such a length reads one doclist, newest first, like a word. Short prefixes stand
-# for the most words (Azerbaijani suffixes, and transliteration variants).
-PREFIX_LENGTHS = (3,)
+# FTS5 keeps a doclist for every prefix of this length (in characters): a prefix query
+# of this length reads one doclist, newest first, like a word. Short prefixes stand for
+# the most words (Azerbaijani suffixes, and transliteration variants).
+PREFIX_INDEX = 3
 
 # bm25() with the facets column weighed 0: scores come from the words alone.
 BM25 = f"bm25({FTS_TABLE}, 1.0, 0.0)"
@@ -51,7 +51,7 @@ def create_fts(conn: Connection, name: str = FTS_TABLE) -> None:
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING fts5("
             "body, facets, spans UNINDEXED,"
             " tokenize = 'unicode61 remove_diacritics 0',"
-            f" prefix = '{' '.join(map(str, PREFIX_LENGTHS))}')"
+            f" prefix = '{PREFIX_INDEX}')"
         )
 
 
@@ -248,7 +248,7 @@ def doc_facets(
 
 def in_dates(spans: str, date_from: str, date_to: str) -> bool:
     """Whether any span of a spans column overlaps [date_from, date_to] (the rule of
-    :func:`filter_sql`: ``hi >= from`` and ``lo <= to``)."""
+    :func:`date_sql`: ``hi >= from`` and ``lo <= to``)."""
     for span in spans.split():
         lo, _, hi = span.partition("/")
         if hi >= date_from and lo <= date_to:
@@ -291,7 +291,8 @@ def refresh_facets(conn: Connection, changed: Iterable[str], indexed: str | None
 
 
 def rebuild_fts(conn: Connection) -> None:
-    """Copy the index into a new FTS5 table with the facets column (migration 0007)."""
+    """Copy the index into a new FTS5 table with the facets and spans columns
+    (migration 0007)."""
     create_fts(conn, "search_text_new")
     last = -1
     while True:
@@ -337,6 +338,13 @@ class Filters:
     charges: frozenset[str] | None = None
     statuses: frozenset[str] | None = None
     kinds: frozenset[str] | None = None  # record types (incident, statement, evidence, ...)
+
+    def date_bounds(self) -> tuple[str, str] | None:
+        """(from, to) of the date filter, an open end as far as any date goes; None
+        without one."""
+        if not self.date_from and not self.date_to:
+            return None
+        return self.date_from or "0000", self.date_to or "9999"
 
     def facets(self) -> list[tuple[str, frozenset[str]]]:
         pairs = [
@@ -460,55 +468,46 @@ def _in(prefix: str, values: Iterable[str], params: dict[str, Any]) -> str:
     return "(" + (", ".join(names) or "NULL") + ")"
 
 
-def filter_sql(
-    filters: Filters, params: dict[str, Any], *, lead: bool = True, dates_only: bool = False
-) -> list[str]:
-    """SQL conditions on ``d`` (search_docs) for the filters.
-
-    ``lead=True`` (no words): the facet lists drive the query. ``lead=False`` (a MATCH
-    drives it, newest match first): each match is checked with a few index lookups of
-    its own facets and its incident's. ``dates_only``: the MATCH already holds the
-    facets, kinds and years (:func:`facet_match`); only the exact date bounds are left.
-    """
+def filter_sql(filters: Filters, params: dict[str, Any]) -> list[str]:
+    """SQL conditions on ``d`` (search_docs) for a search without words: the facet lists
+    drive the query."""
     conds = []
-    for n, (key, values) in enumerate([] if dates_only else filters.facets()):
+    for n, (key, values) in enumerate(filters.facets()):
         params[f"k{n}"] = key
         vals = _in(f"v{n}_", values, params)
         # Only generated parameter names go into the SQL text; values are bound.
-        if lead:
-            conds.append(
-                f"(d.id IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
-                " OR d.id IN (SELECT f1.id FROM facets f1 JOIN facets f2 ON f2.id = f1.value"
-                f" WHERE f1.key = 'incident' AND f2.key = :k{n} AND f2.value IN {vals}))"
-            )
-        else:
-            conds.append(
-                "(EXISTS (SELECT 1 FROM facets f WHERE f.id = d.id"  # noqa: S608
-                f" AND f.key = :k{n} AND f.value IN {vals})"
-                # CROSS JOIN: from this record's own facets (f1) to its incident's (f2),
-                # never from every record of the filtered value.
-                " OR EXISTS (SELECT 1 FROM facets f1 CROSS JOIN facets f2 ON f2.id = f1.value"
-                f" WHERE f1.id = d.id AND f1.key = 'incident' AND f2.key = :k{n}"
-                f" AND f2.value IN {vals}))"
-            )
-    if filters.date_from or filters.date_to:
-        params["dfrom"] = filters.date_from or "0000"
-        params["dto"] = filters.date_to or "9999"
-        if lead:
-            conds.append(
-                "((d.date_hi >= :dfrom AND d.date_lo <= :dto) OR d.id IN (SELECT f.id"
-                " FROM facets f JOIN search_docs p ON p.id = f.value WHERE f.key = 'incident'"
-                " AND p.date_hi >= :dfrom AND p.date_lo <= :dto))"
-            )
-        else:
-            conds.append(
-                "((d.date_hi >= :dfrom AND d.date_lo <= :dto) OR EXISTS (SELECT 1"
-                " FROM facets f CROSS JOIN search_docs p ON p.id = f.value WHERE f.id = d.id"
-                " AND f.key = 'incident' AND p.date_hi >= :dfrom AND p.date_lo <= :dto))"
-            )
-    if filters.kinds is not None and not dates_only:
+        conds.append(
+            f"(d.id IN (SELECT id FROM facets WHERE key = :k{n} AND value IN {vals})"  # noqa: S608
+            " OR d.id IN (SELECT f1.id FROM facets f1 JOIN facets f2 ON f2.id = f1.value"
+            f" WHERE f1.key = 'incident' AND f2.key = :k{n} AND f2.value IN {vals}))"
+        )
+    bounds = filters.date_bounds()
+    if bounds is not None:
+        params["dfrom"], params["dto"] = bounds
+        conds.append(
+            "((d.date_hi >= :dfrom AND d.date_lo <= :dto) OR d.id IN (SELECT f.id"
+            " FROM facets f JOIN search_docs p ON p.id = f.value WHERE f.key = 'incident'"
+            " AND p.date_hi >= :dfrom AND p.date_lo <= :dto))"
+        )
+    if filters.kinds is not None:
         conds.append("d.type IN " + _in("t", filters.kinds, params))
     return conds
+
+
+def date_sql(filters: Filters, params: dict[str, Any]) -> list[str]:
+    """The exact date bounds as an SQL condition on ``d``, checked on each match of a
+    MATCH that already holds the facets, kinds and years (:func:`facet_match`)."""
+    bounds = filters.date_bounds()
+    if bounds is None:
+        return []
+    params["dfrom"], params["dto"] = bounds
+    # CROSS JOIN: from this record's own facets to its incident's dates, never from
+    # every record of the incident.
+    return [
+        "((d.date_hi >= :dfrom AND d.date_lo <= :dto) OR EXISTS (SELECT 1"
+        " FROM facets f CROSS JOIN search_docs p ON p.id = f.value WHERE f.id = d.id"
+        " AND f.key = 'incident' AND p.date_hi >= :dfrom AND p.date_lo <= :dto))"
+    ]
 
 
 def _any(tokens: Iterable[str]) -> str | None:
@@ -521,7 +520,7 @@ def _any(tokens: Iterable[str]) -> str | None:
 def facet_match(filters: Filters) -> list[str] | None:
     """FTS5 clauses, to AND with the words, that hold exactly the documents passing the
     facet and kind filters, and those whose years touch the date filter's (the exact
-    bounds are :func:`filter_sql`'s, ``dates_only``); None if a filter admits nothing."""
+    bounds are :func:`date_sql`'s or :func:`in_dates`'); None if a filter admits nothing."""
     sets = [[facet_token(k, v) for v in values] for k, values in filters.facets()]
     if filters.kinds is not None:
         sets.append([kind_token(t) for t in filters.kinds])
@@ -574,7 +573,7 @@ def run_query(
         if clauses is None:
             return []
         params["q"] = " AND ".join([expression, *clauses])
-        conds = filter_sql(filters, params, lead=False, dates_only=True)
+        conds = date_sql(filters, params)
     else:
         conds = filter_sql(filters, params)
     if expression and not conds:
@@ -671,7 +670,7 @@ class _Lexicon:
         self.summed: dict[str, int] = {}
         for prefix in sorted(prefixes):
             hi = _after(prefix)
-            if len(prefix) in PREFIX_LENGTHS or len(prefix) < PREFIX_LENGTHS[0] or hi is None:
+            if len(prefix) <= PREFIX_INDEX or hi is None:
                 self.summed[prefix] = _prefix_docs(conn, prefix, hi)
             else:
                 conds.append("(term >= ? AND term < ?)")
@@ -765,16 +764,15 @@ def _window_rows(
         f"SELECT rowid, body, facets, spans FROM {FTS_TABLE}"  # noqa: S608
         f" WHERE {FTS_TABLE} MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?"
     )
-    dated = filters.date_from is not None or filters.date_to is not None
-    date_from, date_to = filters.date_from or "0000", filters.date_to or "9999"
+    bounds = filters.date_bounds()
     out: list[tuple[int, str, str, str]] = []
     before = 1 << 62
     while len(out) < window:
         want = window - len(out)
-        page = want + want // 2 if dated else want  # most rows of the right years pass
+        page = want if bounds is None else want + want // 2  # most of the right years pass
         rows = conn.exec_driver_sql(sql, (expression, before, page)).all()
         for row in rows:
-            if not dated or in_dates(row[3] or "", date_from, date_to):
+            if bounds is None or in_dates(row[3] or "", *bounds):
                 out.append((int(row[0]), str(row[1] or ""), str(row[2] or ""), str(row[3] or "")))
         if len(rows) < page:
             break

@@ -2,11 +2,12 @@
 
 The FTS5 table ``search_text`` gains a second column, ``facets``: tokens for the place,
 type, units, charges and status of each record and of its incidents, its record type,
-and the years of its dates (sahid.records.search). A filtered search is then one FTS5
-query that reads only the documents passing the filters, instead of checking the
-``facets`` table for every match. FTS5 cannot add a column, so the upgrade copies the
-index into a new table, with the facets column computed from the ``facets`` and
-``search_docs`` tables as the projections write it, so a replay still matches.
+and the years of its dates (sahid.records.search); and a third, unindexed one,
+``spans``: those dates as stored bounds, for the exact date check. A filtered search is
+then one FTS5 query that reads only the documents passing the filters, instead of
+checking the ``facets`` table for every match. FTS5 cannot add a column, so the upgrade
+copies the index into a new table, with both columns computed from the ``facets`` and
+``search_docs`` tables as the projections write them, so a replay still matches.
 """
 
 from __future__ import annotations
