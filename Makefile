@@ -15,7 +15,11 @@ DEB_COMMANDS := age exiftool chromium
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python requirements.lock pyproject.toml
+# The install also builds sahid's one C file (src/sahid/records/fts5tf.c, an FTS5 function
+# for search), with gcc and SQLite's extension header from Debian's libsqlite3-dev. The
+# build is optional: without them search counts in Python, with the same results.
+$(STAMP): $(BIN)/python requirements.lock pyproject.toml src/sahid/records/fts5tf.c
+	$(call install_debs,/usr/include/sqlite3ext.h gcc,libsqlite3-dev gcc,optional)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
@@ -35,15 +39,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# $(call install_debs,COMMANDS-OR-FILES,PACKAGES[,optional]): install PACKAGES as root when
+# one is missing; a user who is not root is told which, and stopped unless optional.
 define install_debs
-	@missing=""; for c in $(1); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	@missing=""; for c in $(1); do command -v $$c >/dev/null || [ -e $$c ] || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "installing Debian packages: $(2)"; \
 			apt-get -o DPkg::Lock::Timeout=600 update -qq && \
 			DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $(2) >/dev/null; \
 		else \
-			echo "missing:$$missing - install the Debian packages: $(2)"; exit 1; \
+			echo "missing:$$missing - install the Debian packages: $(2)"; [ "$(3)" = optional ] || exit 1; \
 		fi; \
 	fi
 endef
@@ -82,3 +88,4 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -f src/sahid/records/_fts5tf*.so

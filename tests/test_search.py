@@ -6,6 +6,7 @@ import json
 import random
 import sqlite3
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from sqlalchemy import text
 
 from sahid.archive import Archive
 from sahid.errors import InputError
+from sahid.records import native
 from sahid.records import search as fts
 from sahid.records.service import Draft
 
@@ -398,3 +400,109 @@ def test_phrase_instances_are_counted_at_every_position(toks, head, last):
         and (toks[j + n] in last if exact else toks[j + n].startswith(last))
     )
     assert sp.count(" " + " ".join(toks) + " ") == expected
+
+
+# --- sahid_tf: FTS5's own counts for the window ---------------------------------------
+
+
+def _native(arc: Archive, on: bool) -> None:
+    """Take the sahid_tf path (on) or the Python counting path for this archive's
+    connection (StaticPool: the one connection every search uses)."""
+    with arc.engine.connect() as conn:
+        conn.info[native.INFO_KEY] = on
+
+
+def test_sahid_tf_is_built_and_loaded(make_archive):
+    assert native.library() is not None, "sahid.records._fts5tf was not built (make install)"
+    arc = make_archive()
+    with arc.engine.connect() as conn:
+        assert conn.info[native.INFO_KEY] is True
+        row = conn.exec_driver_sql(
+            "SELECT count(*) FROM search_text WHERE search_text MATCH 'x' AND sahid_tf(search_text)"
+        ).scalar()
+        assert row == 0
+
+
+QUERIES = [
+    "common",
+    "comm",
+    "journalist raid",
+    "raid witness rally",
+    "Imishli",
+    "Гянджа common",
+    "Nardaran video",
+    "vid",
+    "injur lawyer",
+    "schoolchildren",
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fts5_counts_rank_as_the_python_counts(make_archive, seed):
+    """The window ranked from sahid_tf's counts is the window ranked by counting the rows'
+    own text in Python: the same matches, order and scores, with and without filters."""
+    arc = make_archive()
+    _case(arc, random.Random(seed))
+    _incidents(arc, 60, start=100)
+    filters = [fts.Filters()] + [arc.records.filters(**spec) for spec in FILTERS]
+    ranked = 0
+    for query in QUERIES:
+        groups = arc.records.match_groups(query)
+        for f in filters:
+            found = {}
+            for on in (True, False):
+                _native(arc, on)
+                with arc.engine.connect() as conn:
+                    found[on] = fts.run_query(conn, groups, f, 50)
+            assert [(i, t) for i, t, _ in found[True]] == [(i, t) for i, t, _ in found[False]]
+            for (_, _, a), (_, _, b) in zip(found[True], found[False], strict=True):
+                assert a == pytest.approx(b, rel=1e-12), (query, f)
+            ranked += len(found[True]) > 1
+    assert ranked > len(QUERIES) * len(filters) // 3  # most of them rank several matches
+
+
+_TOKEN = st.sampled_from(["a", "ab", "abc", "b", "ba", "c"])
+
+
+@given(
+    st.lists(st.lists(_TOKEN, max_size=10), min_size=1, max_size=6),
+    st.lists(
+        st.tuples(st.lists(_TOKEN, min_size=1, max_size=3), st.booleans()),
+        min_size=1,
+        max_size=4,
+    ),
+)
+@settings(max_examples=150, deadline=None)
+def test_sahid_tf_counts_each_phrase_like_the_python_count(bodies, phrases):
+    """For any rows and any OR of phrases (the last token a prefix or not), sahid_tf gives
+    each row's token count and each phrase's instances in the body, as the Python path
+    counts them (overlapping instances included); the facets column adds to the length
+    only."""
+    import sqlcipher3.dbapi2 as dbapi
+
+    conn = dbapi.connect(":memory:")
+    assert native.load(conn)
+    conn.execute(
+        "CREATE VIRTUAL TABLE search_text USING fts5(body, facets, spans UNINDEXED,"
+        f" tokenize = 'unicode61 remove_diacritics 0', prefix = '{fts.PREFIX_INDEX}')"
+    )
+    for body in bodies:
+        conn.execute("INSERT INTO search_text VALUES (?, ?, '')", (" ".join(body), "f1 f2"))
+    quoted = ['"' + " ".join(toks) + '"' + ("*" if prefix else "") for toks, prefix in phrases]
+    expected = {}
+    for rowid, body in enumerate(bodies, start=1):
+        counts = []
+        for toks, prefix in phrases:
+            head, last = toks[:-1], toks[-1]
+            sp = fts._Spelled(["x"], 1, head, None if prefix else frozenset({last}), last)
+            counts.append(sp.count(" " + " ".join(body) + " "))
+        if any(counts):
+            expected[rowid] = [len(body) + 2, *counts]
+    got = {
+        rowid: list(np.frombuffer(blob, np.uint32))
+        for rowid, blob in conn.execute(
+            "SELECT rowid, sahid_tf(search_text) FROM search_text WHERE search_text MATCH ?",
+            (" OR ".join(quoted),),
+        )
+    }
+    assert got == expected

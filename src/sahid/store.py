@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, 
 from sqlalchemy.pool import StaticPool
 
 from sahid.errors import LockedError, SahidError, VerificationError
+from sahid.records import native
 
 LOCK_NAME = "sahid.lock"
 SCHEMA_HEAD = "0007"
@@ -93,6 +94,10 @@ def open_engine(path: Path, key: bytes, *, create: bool = False, write: bool = T
     engine = create_engine(
         "sqlite+pysqlite://", module=dbapi, creator=connect, poolclass=StaticPool
     )
+
+    @event.listens_for(engine, "connect")
+    def _functions(dbapi_conn: Any, record: Any) -> None:
+        record.info[native.INFO_KEY] = native.load(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:

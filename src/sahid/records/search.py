@@ -25,9 +25,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Connection, delete, insert, text
 
 from sahid import text as fold
+from sahid.records import native
 from sahid.records.dates import from_json
 from sahid.schema import search_docs, search_terms
 
@@ -754,30 +757,83 @@ def _body_tokens(body: str) -> list[str]:
 
 
 def _window_rows(
-    conn: Connection, expression: str, filters: Filters, window: int
-) -> list[tuple[int, str, str, str]]:
-    """(rowid, body, facets, spans) of the newest ``window`` matches that pass the
-    filters. The expression holds the facet and year tokens; the exact date bounds are
-    checked here on the spans each row carries, newest first, a page of rows at a time,
-    until the window is full (a join to the dates table would cost a lookup per match)."""
+    conn: Connection, expression: str, filters: Filters, window: int, columns: str = "body, facets"
+) -> list[tuple[Any, ...]]:
+    """(rowid, *columns) of the newest ``window`` matches that pass the filters. The
+    expression holds the facet and year tokens; the exact date bounds are checked here on
+    the spans each row carries, newest first, a page of rows at a time, until the window
+    is full (a join to the dates table would cost a lookup per match). Only a search with
+    dates reads ``spans``, which is stored with the row's text."""
+    bounds = filters.date_bounds()
+    select = f"rowid, {columns}" + (", spans" if bounds is not None else "")
     sql = (
-        f"SELECT rowid, body, facets, spans FROM {FTS_TABLE}"  # noqa: S608
+        f"SELECT {select} FROM {FTS_TABLE}"  # noqa: S608
         f" WHERE {FTS_TABLE} MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?"
     )
-    bounds = filters.date_bounds()
-    out: list[tuple[int, str, str, str]] = []
+    out: list[tuple[Any, ...]] = []
     before = 1 << 62
     while len(out) < window:
         want = window - len(out)
         page = want if bounds is None else want + want // 2  # most of the right years pass
         rows = conn.exec_driver_sql(sql, (expression, before, page)).all()
         for row in rows:
-            if bounds is None or in_dates(row[3] or "", *bounds):
-                out.append((int(row[0]), str(row[1] or ""), str(row[2] or ""), str(row[3] or "")))
+            if bounds is None:
+                out.append(tuple(row))
+            elif in_dates(row[-1] or "", *bounds):
+                out.append(tuple(row[:-1]))
         if len(rows) < page:
             break
         before = int(rows[-1][0])
     return out[:window]
+
+
+Floats = npt.NDArray[np.float64]
+
+
+def _counted_in_python(
+    rows: list[tuple[Any, ...]], spelled: list[_Spelled]
+) -> tuple[Floats, Floats]:
+    """(tokens of each row, instances of each spelled phrase in each row), from the rows'
+    text: the fallback when ``sahid_tf`` is not loaded (see :mod:`sahid.records.native`)."""
+    # One pass over a document's tokens counts every one-word phrase spelled out.
+    by_token: dict[str, list[int]] = {}
+    others = []
+    for i, sp in enumerate(spelled):
+        if sp.fts and not sp.head and sp.lasts is not None:
+            for w in sp.lasts:
+                by_token.setdefault(w, []).append(i)
+        elif sp.fts:
+            others.append(i)
+    lengths = np.zeros(len(rows), np.float64)
+    tf = np.zeros((len(rows), len(spelled)), np.float64)
+    for r, (_, body, facets) in enumerate(rows):
+        toks = _body_tokens(body or "")
+        lengths[r] = len(toks) + len((facets or "").split())
+        counts = [0] * len(spelled)
+        for hit in filter(None, map(by_token.get, toks)):
+            for i in hit:
+                counts[i] += 1
+        if others:
+            spaced = " " + " ".join(toks) + " "
+            for i in others:
+                counts[i] = spelled[i].count(spaced)
+        tf[r] = counts
+    return lengths, tf
+
+
+def _counted_by_fts5(rows: list[tuple[Any, ...]], spelled: list[_Spelled]) -> tuple[Floats, Floats]:
+    """The same as :func:`_counted_in_python`, from ``sahid_tf`` blobs: the row's tokens,
+    then the instances of each FTS5 phrase of the expression, in its order (the spelled
+    phrases' FTS5 phrases first, one after another, then the filters' tokens)."""
+    sizes = [len(sp.fts) for sp in spelled]
+    used = [i for i, n in enumerate(sizes) if n]
+    width = len(rows[0][1]) // 4
+    counts = np.frombuffer(b"".join(row[1] for row in rows), np.uint32).reshape(-1, width)
+    tf = np.zeros((len(rows), len(spelled)), np.float64)
+    if used:  # each spelled phrase's FTS5 phrases are next to each other: sum each run
+        starts = np.cumsum([0] + [sizes[i] for i in used])[:-1]
+        tf[:, used] = np.add.reduceat(counts[:, 1 : 1 + sum(sizes)], starts, axis=1)
+    return counts[:, 0].astype(np.float64), tf
 
 
 def ranked_window(
@@ -805,9 +861,15 @@ def ranked_window(
     clauses = facet_match(filters)
     if clauses is None:
         return []
-    rows = _window_rows(conn, " AND ".join(parts + clauses), filters, window)
+    expression = " AND ".join(parts + clauses)
+    if conn.info.get(native.INFO_KEY):
+        columns, counted = f"{native.FUNCTION}({FTS_TABLE})", _counted_by_fts5
+    else:
+        columns, counted = "body, facets", _counted_in_python
+    rows = _window_rows(conn, expression, filters, window, columns)
     if not rows:
         return []
+    lengths, tf = counted(rows, spelled)
     n_docs, n_tokens = _totals(conn)
     n_docs = max(n_docs, 1)
     avgdl = n_tokens / n_docs or 1.0
@@ -815,35 +877,12 @@ def ranked_window(
     for sp in spelled:
         idf = math.log((n_docs - sp.docs + 0.5) / (sp.docs + 0.5))
         idfs.append(idf if idf > 0 else 1e-6)
-    # One pass over a document's tokens counts every one-word phrase spelled out.
-    by_token: dict[str, list[int]] = {}
-    others = []
-    for i, sp in enumerate(spelled):
-        if sp.fts and not sp.head and sp.lasts is not None:
-            for w in sp.lasts:
-                by_token.setdefault(w, []).append(i)
-        elif sp.fts:
-            others.append(i)
-    scored = []
-    for doc, body, facets, _ in rows:
-        toks = _body_tokens(body or "")
-        length = len(toks) + len((facets or "").split())
-        tf = [0] * len(spelled)
-        for hit in filter(None, map(by_token.get, toks)):
-            for i in hit:
-                tf[i] += 1
-        if others:
-            spaced = " " + " ".join(toks) + " "
-            for i in others:
-                tf[i] = spelled[i].count(spaced)
-        norm = K1 * (1 - B + B * length / avgdl)
-        score = 0.0
-        for f, idf in zip(tf, idfs, strict=True):
-            if f:
-                score += idf * (f * (K1 + 1)) / (f + norm)
-        scored.append((-score, int(doc)))
-    # Ties keep FTS5's order, newest first (sorted is stable).
-    page = sorted(scored, key=lambda x: x[0])[offset : offset + limit]
+    # FTS5's BM25 (fts5_bm25): the sum over phrases of idf * tf * (k1 + 1) / (tf + norm).
+    norm = (K1 * (1 - B + B * lengths / avgdl))[:, None]
+    scores = (np.asarray(idfs) * (tf * (K1 + 1)) / (tf + norm)).sum(axis=1)
+    # Ties keep FTS5's order, newest first (a stable sort).
+    order = np.argsort(-scores, kind="stable")[offset : offset + limit]
+    page = [(-float(scores[i]), int(rows[i][0])) for i in order]
     if not page:
         return []
     marks = ", ".join("?" * len(page))
