@@ -47,8 +47,12 @@ def make_video(
     container: str = "mp4",
     sideways: bool = False,
     faststart: bool = False,
+    audio_codec: str = "aac",
+    sample_format: str = "fltp",
+    tags: dict[str, str] | None = None,
 ) -> Path:
-    """An MP4 (H.264) with the astronaut's face moving across, and a 440 Hz sine track.
+    """An MP4 (H.264) with the astronaut's face moving across, and a 440 Hz sine track
+    (other containers and codecs as asked; ``tags`` are container metadata).
 
     ``sideways``: frames are stored turned 90° counterclockwise with a display matrix that
     turns them upright again, as phones record portrait video. ``faststart``: the index
@@ -59,12 +63,13 @@ def make_video(
     options = {"movflags": "faststart"} if faststart else {}
     out = av.open(str(path), "w", format=container, options=options)
     with out:
+        out.metadata.update(tags or {})
         video: Any = out.add_stream(codec, rate=fps)
         video.width, video.height = (size[1], size[0]) if sideways else size
         video.pix_fmt = pix_fmt
         sound = None
         if audio:
-            sound = out.add_stream("aac", rate=rate)
+            sound = out.add_stream(audio_codec, rate=rate)
             sound.layout = "mono"
         frames = round(seconds * fps)
         for i in range(frames):
@@ -86,7 +91,7 @@ def make_video(
             signal = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
             for k in range(0, len(signal), 1024):
                 chunk = np.ascontiguousarray(signal[None, k : k + 1024])
-                aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+                aframe = av.AudioFrame.from_ndarray(chunk, format=sample_format, layout="mono")
                 aframe.sample_rate = rate
                 aframe.pts = k
                 aframe.time_base = Fraction(1, rate)

@@ -106,7 +106,11 @@ def _ftyp(major: bytes, *compatible: bytes) -> bytes:
         (b"", "application/octet-stream"),
         (b"\xff", "application/octet-stream"),
         (b"hello, world", "application/octet-stream"),
-        (b"RIFF\x24\x00\x00\x00AVI LIST", "application/octet-stream"),
+        (b"RIFF\x24\x00\x00\x00AVI LIST", "video/x-msvideo"),
+        (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm\x42\x87", "video/webm"),
+        (b"\x1a\x45\xdf\xa3\xa3\x42\x86\x81\x01\x42\x82\x88matroska", "video/x-matroska"),
+        (b"\x1a\x45\xdf\xa3\xa3\x42\x86\x81\x01\x42\x82\x84abcd", "application/octet-stream"),
+        (b"\x1a\x45\xdf\xa3\x42\x82", "application/octet-stream"),
     ],
 )
 def test_sniff_table(head: bytes, expected: str) -> None:
@@ -563,7 +567,7 @@ def _packets(path: Path) -> dict[str, list[bytes]]:
         out: dict[str, list[bytes]] = {f"{s.type}{i}": [] for i, s in enumerate(streams)}
         names = {s.index: f"{s.type}{i}" for i, s in enumerate(streams)}
         for packet in c.demux(streams):
-            if packet.dts is not None and packet.size:
+            if packet.size:
                 out[names[packet.stream.index]].append(bytes(packet))
         return out
 
@@ -750,3 +754,56 @@ def test_missing_file(tmp_path: Path) -> None:
     assert extract(missing, "image/jpeg").problems
     with pytest.raises(InputError):
         clean(missing, io.BytesIO(), "image/jpeg")
+
+
+# --- WebM, Matroska and AVI: sniffed, read and cleaned through PyAV ---------------------
+
+#: What a phone or an editing program may leave in a container's tags.
+VIDEO_TAGS = {
+    "title": "protest at the district office",
+    "location": "+39.8700+048.0600/",
+    "creation_time": "2025-01-18T12:30:00Z",
+    "make": "Apple",
+    "model": "iPhone 12",
+    "artist": "Witness A",
+    "date": "2025-01-18",
+    "comment": "serial SN-1234",
+}
+OTHER_VIDEOS = {
+    "video/webm": ("clip.webm", {"codec": "libvpx", "container": "webm",
+                                 "audio_codec": "libopus", "sample_format": "flt"}),
+    "video/x-matroska": ("clip.mkv", {"codec": "libx264", "container": "matroska"}),
+    "video/x-msvideo": ("clip.avi", {"codec": "mpeg4", "container": "avi", "audio_codec": "ac3"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("media_type", sorted(OTHER_VIDEOS))
+def test_other_video_containers(media_type: str, tmp_path: Path) -> None:
+    """Sniffed by content (whatever the name), their tags kept in the private record,
+    and a clean copy in the same container: no tag left that exiftool sees, the same
+    packets and frames."""
+    from mediagen import make_video
+
+    name, options = OTHER_VIDEOS[media_type]
+    path = make_video(tmp_path / name, tags=VIDEO_TAGS, face=False, **options)
+    renamed = path.rename(tmp_path / "clip.jpg")  # the name says nothing
+    assert _type(renamed) == media_type
+    found = extract(renamed, media_type)
+    group = "avi" if media_type == "video/x-msvideo" else "matroska"
+    tags = {k.lower(): v for k, v in found.fields[group]["container"].items()}
+    assert tags["artist"] == "Witness A" and tags["title"] == VIDEO_TAGS["title"]
+    if group == "matroska":  # AVI's INFO chunk has no place for these
+        assert tags["make"] == "Apple" and tags["model"] == "iPhone 12"
+        assert found.fields["gps"]["latitude"].startswith("39.87")
+    assert {s["type"] for s in found.fields[group]["streams"]} == {"video", "audio"}
+    dst, report = _clean_to(renamed, tmp_path)
+    assert report.method == "remuxed"
+    assert _type(dst) == media_type
+    tags_left = _exiftool(dst)
+    assert _leaks(tags_left) == []
+    text = json.dumps(tags_left)
+    for value in ("Witness A", "protest at", "39.87", "SN-1234", "2025", "Apple", "iPhone"):
+        assert value not in text, value
+    assert _packets(renamed) == _packets(dst)
+    frames = _frames(renamed)
+    assert frames and frames == _frames(dst)

@@ -16,9 +16,10 @@ Pixels and frames are not re-encoded where the format allows it (``CleanReport.m
   file grows).
 * application/pdf, ``rewritten``: drop Info, every /Metadata stream, /PieceInfo,
   attachments, annotation authors and dates, and APPn segments of embedded JPEG images.
-* video/mp4, video/quicktime, ``remuxed``: stream copy of audio and video only (no data,
-  timed-metadata, subtitle or cover-art streams); container and stream metadata dropped,
-  movie and track times left at zero.
+* video/mp4, video/quicktime, video/webm, video/x-matroska, video/x-msvideo (AVI),
+  ``remuxed``: stream copy of audio and video only, into the same container (no data,
+  timed-metadata, subtitle, attachment or cover-art streams); container and stream
+  metadata dropped, movie and track times left at zero.
 
 Only ``dst`` is written: no temporary files ever hold plaintext. Any failure is an
 :class:`sahid.errors.InputError` with a one-line reason.
@@ -507,6 +508,16 @@ def _clean_pdf(src: Path, dst: BinaryIO, name: str) -> CleanReport:
 # MP4 / QuickTime
 
 
+#: The muxer that writes a clean copy in the container of each video type.
+_MUXERS = {
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "video/x-matroska": "matroska",
+    "video/x-msvideo": "avi",
+}
+
+
 def _clean_video(src: Path, dst: BinaryIO, name: str, media_type: str) -> CleanReport:
     import av
 
@@ -531,9 +542,9 @@ def _clean_video(src: Path, dst: BinaryIO, name: str, media_type: str) -> CleanR
             raise InputError(f"cannot clean {name}: no audio or video stream")
         seekable = bool(getattr(dst, "seekable", lambda: False)())
         options = {"fflags": "+bitexact"}
-        if not seekable:
+        fmt = _MUXERS[media_type]
+        if not seekable and fmt in ("mp4", "mov"):
             options["movflags"] = "frag_keyframe+empty_moov"
-        fmt = "mov" if media_type == "video/quicktime" else "mp4"
         try:
             out = av.open(dst, mode="w", format=fmt, options=options)
         except Exception as exc:
@@ -549,8 +560,8 @@ def _clean_video(src: Path, dst: BinaryIO, name: str, media_type: str) -> CleanR
                 packets = 0
                 try:
                     for packet in inp.demux(keep):
-                        if packet.dts is None:
-                            continue
+                        if not packet.size or (packet.dts is None and packet.pts is None):
+                            continue  # the demuxer's flush packets (Matroska may omit dts)
                         packet.stream = mapping[packet.stream.index]
                         out.mux(packet)
                         packets += 1
@@ -569,6 +580,12 @@ def _clean_video(src: Path, dst: BinaryIO, name: str, media_type: str) -> CleanR
 
 #: ``cleaner(src, dst, name)``: ``name`` is what messages call the file.
 _Cleaner = Callable[[Path, BinaryIO, str], CleanReport]
+
+
+def _video_cleaner(media_type: str) -> _Cleaner:
+    return lambda src, dst, name: _clean_video(src, dst, name, media_type)
+
+
 _CLEANERS: dict[str, _Cleaner] = {
     "image/jpeg": _clean_jpeg,
     "image/png": _clean_png,
@@ -577,8 +594,7 @@ _CLEANERS: dict[str, _Cleaner] = {
     "image/heic": _clean_heif,
     "image/heif": _clean_heif,
     "application/pdf": _clean_pdf,
-    "video/mp4": lambda src, dst, name: _clean_video(src, dst, name, "video/mp4"),
-    "video/quicktime": lambda src, dst, name: _clean_video(src, dst, name, "video/quicktime"),
+    **{video: _video_cleaner(video) for video in _MUXERS},
 }
 #: The media types :func:`clean` can handle.
 CLEANABLE = frozenset(_CLEANERS)

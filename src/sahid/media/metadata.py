@@ -6,8 +6,9 @@ integers (EXIF rationals, GPS degrees) become decimal strings such as ``"40.1234
 bytes become ``{"base64": ...}`` when short and ``{"bytes": n}`` when dropped.
 
 Fields are grouped by source: ``exif``, ``gps``, ``xmp``, ``iptc``, ``png_text``,
-``quicktime``, ``pdf``, ``audio``. Damaged files never raise: whatever could be read is
-returned and each failure becomes a one-line entry in :attr:`Extracted.problems`.
+``quicktime``, ``matroska`` (WebM too), ``avi``, ``pdf``, ``audio``. Damaged files never
+raise: whatever could be read is returned and each failure becomes a one-line entry in
+:attr:`Extracted.problems`.
 Videos and audio are read through their headers only, so memory stays bounded.
 """
 
@@ -46,7 +47,14 @@ IMAGE_TYPES = frozenset(
         "image/gif",
     }
 )
-VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime"})
+QUICKTIME_TYPES = frozenset({"video/mp4", "video/quicktime"})
+#: Other containers, read through PyAV alone, into the group named here.
+CONTAINER_GROUPS = {
+    "video/webm": "matroska",
+    "video/x-matroska": "matroska",
+    "video/x-msvideo": "avi",
+}
+VIDEO_TYPES = QUICKTIME_TYPES | frozenset(CONTAINER_GROUPS)
 AUDIO_TYPES = frozenset({"audio/mpeg", "audio/wav", "audio/ogg", "audio/flac", "audio/mp4"})
 
 
@@ -522,11 +530,23 @@ def _quicktime(path: Path, fields: dict[str, Any], problems: list[str]) -> None:
         fields["gps"] = gps
 
 
+def _container(path: Path, group: str, fields: dict[str, Any], problems: list[str]) -> None:
+    """A WebM, Matroska or AVI file: container and stream tags as PyAV reads them."""
+    found: dict[str, Any] = {}
+    _pyav(path, found, problems)
+    if found:
+        fields[group] = found
+    gps = _video_gps(found)
+    if gps:
+        fields["gps"] = gps
+
+
 def _video_gps(qt: Mapping[str, Any]) -> dict[str, str] | None:
-    container = qt.get("container", {})
+    # Tag names by case: Matroska writes LOCATION, QuickTime's keys are lowercase.
+    container = {str(k).lower(): v for k, v in qt.get("container", {}).items()}
     udta = qt.get("atoms", {}).get("udta", {})
     for text in (
-        container.get("com.apple.quicktime.location.ISO6709"),
+        container.get("com.apple.quicktime.location.iso6709"),
         container.get("location"),
         udta.get("©xyz"),
     ):
@@ -660,8 +680,10 @@ def extract(path: Path, media_type: str) -> Extracted:
                 warnings.simplefilter("always")
                 _image(path, media_type, fields, problems)
             problems.extend(f"warning: {' '.join(str(w.message).split())[:200]}" for w in caught)
-        elif media_type in VIDEO_TYPES:
+        elif media_type in QUICKTIME_TYPES:
             _quicktime(path, fields, problems)
+        elif media_type in CONTAINER_GROUPS:
+            _container(path, CONTAINER_GROUPS[media_type], fields, problems)
         elif media_type == "application/pdf":
             _pdf(path, fields, problems)
         elif media_type in AUDIO_TYPES:

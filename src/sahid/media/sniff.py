@@ -59,6 +59,19 @@ def _ftyp(head: bytes) -> str | None:
     return "video/mp4"
 
 
+_EBML = b"\x1a\x45\xdf\xa3"
+_DOCTYPES = {b"webm": "video/webm", b"matroska": "video/x-matroska"}
+
+
+def _ebml(head: bytes) -> str:
+    """WebM or Matroska, by the DocType element (ID ``42 82``) of an EBML header."""
+    at = head.find(b"\x42\x82", 4)
+    if at < 0 or at + 3 > len(head) or not head[at + 2] & 0x80:
+        return OCTET_STREAM  # no one-byte size: not a header sahid knows
+    size = head[at + 2] & 0x7F
+    return _DOCTYPES.get(head[at + 3 : at + 3 + size], OCTET_STREAM)
+
+
 def _mpeg_frame_sync(head: bytes) -> bool:
     """An MPEG audio frame header: 11 sync bits, a layer and a valid bitrate index."""
     if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
@@ -86,7 +99,11 @@ def sniff(head: bytes) -> str:
             return "image/webp"
         if kind == b"WAVE":
             return "audio/wav"
+        if kind == b"AVI ":
+            return "video/x-msvideo"
         return OCTET_STREAM
+    if head.startswith(_EBML):
+        return _ebml(head)
     found = _ftyp(head)
     if found is not None:
         return found
