@@ -506,3 +506,68 @@ def test_sahid_tf_counts_each_phrase_like_the_python_count(bodies, phrases):
         )
     }
     assert got == expected
+
+
+def _facets_by_id(arc: Archive) -> dict[str, tuple[str, str]]:
+    with arc.engine.connect() as conn:
+        return {
+            str(i): (str(f), str(s))
+            for i, f, s in conn.exec_driver_sql(
+                "SELECT d.id, t.facets, t.spans FROM search_docs d"
+                " JOIN search_text t ON t.rowid = d.doc"
+            )
+        }
+
+
+def test_facets_are_the_same_for_one_batch_or_one_entry_at_a_time(make_archive):
+    """Refreshes are done once per batch: an incident's records that came before an act,
+    charge or unit in the same batch still inherit them, exactly as if each record had
+    been added on its own."""
+    rng = random.Random(8)
+    units = [Draft("unit", {"name": {"en": f"Unit {u}"}}, f"u-{u}") for u in range(4)]
+    drafts = list(units)
+    for n in range(2):
+        inc = f"inc-{n}"
+        drafts.append(
+            Draft(
+                "incident",
+                {"title": {"en": "dispersal"}, "start": f"201{n}-05", "type": "killing"},
+                inc,
+            )
+        )
+        for i in range(12):
+            pid = f"p-{n}-{i}"
+            roles = [{"incident": inc, "role": "detainee"}]
+            if i % 5 == 0 and n:
+                roles.append({"incident": "inc-0", "role": "witness"})
+            drafts.append(Draft("person", {"roles": roles}, pid))
+            kind = rng.choice(["act", "charge", "detention", "statement"])
+            if kind == "act":
+                unit = {"perpetrator_unit": f"u-{rng.randrange(4)}"}
+                drafts.append(
+                    Draft("act", {"incident": inc, "type": "beating", **unit}, f"a-{pid}")
+                )
+            elif kind == "charge":
+                label = rng.choice(["hooliganism", "mass disorder"])
+                drafts.append(Draft("charge", {"incident": inc, "label": label}, f"c-{pid}"))
+            elif kind == "detention":
+                start = f"201{n}-0{rng.randint(5, 9)}"
+                fields = {"incident": inc, "person": pid, "start": start}
+                drafts.append(Draft("detention", fields, f"d-{pid}"))
+            else:
+                fields = {"incident": inc, "date": "2016-01-02", "language": "en", "text": "t"}
+                drafts.append(Draft("statement", {**fields, "source": "Ministry"}, f"s-{pid}"))
+    together, apart = make_archive(name="together"), make_archive(name="apart")
+    together.records.create(drafts)
+    for d in drafts:
+        apart.records.create([d])
+    for arc in (together, apart):
+        arc.records.update("inc-0", {"place": "Quba", "status": "verified", "end": "2013-02"})
+        arc.records.update("p-1-0", {"roles": [{"incident": "inc-1", "role": "victim"}]})
+    assert _facets_by_id(together) == _facets_by_id(apart)
+    # and the inherited facets are there (a person of inc-0 has its new place and units)
+    f, _ = _facets_by_id(together)["p-0-1"]
+    assert fts.facet_token("status", "verified") in f.split()
+    assert any(t.startswith(fts.FACET_MARK + "unitx") for t in f.split())
+    together.verify()
+    apart.verify()

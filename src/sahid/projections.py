@@ -40,10 +40,12 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
 
 
 def apply(conn: Connection, batch: Iterable[Entry]) -> None:
-    for entry in batch:
-        handler = HANDLERS.get(entry.kind)
-        if handler is not None:
-            handler(conn, entry)
+    """Run each entry's handler; search facets are refreshed once for the whole batch."""
+    with search.deferred_facets(conn):
+        for entry in batch:
+            handler = HANDLERS.get(entry.kind)
+            if handler is not None:
+                handler(conn, entry)
 
 
 @handles("archive.created")

@@ -50,7 +50,10 @@ from sahid.errors import SahidError, VerificationError
 from sahid.evidence import orphans, verify_blobs
 from sahid.keys import read_key_header
 from sahid.ledger import KINDS, Entry, parse_entry
+from sahid.records import search
 from sahid.store import page_problems
+
+REPLAY_FLUSH = 10_000
 
 if TYPE_CHECKING:
     from sahid.archive import Archive
@@ -111,7 +114,13 @@ def verify_archive(
             1, "sahid.db", f"page integrity check failed ({problems[0]}); restore from a backup"
         )
     replay = projections.replay_engine()
-    with archive.engine.connect() as conn, replay.begin() as rconn:
+    # Search facets are refreshed a batch at a time, as the appends did: at each
+    # checkpoint (one per append batch), every REPLAY_FLUSH entries, and at the end.
+    with (
+        archive.engine.connect() as conn,
+        replay.begin() as rconn,
+        search.deferred_facets(rconn),
+    ):
         size = ledger.size(conn)
         notes = ledger.checkpoint_notes(conn)
         cp_sizes = {s for s, _ in notes}
@@ -166,6 +175,8 @@ def verify_archive(
                     raise fail(3, where, "stored subtree hashes do not match the leaves")
                 try:
                     projections.apply(rconn, [entry])
+                    if expected + 1 in cp_sizes or (expected + 1) % REPLAY_FLUSH == 0:
+                        search.flush_facets(rconn)
                 except (KeyError, TypeError, ValueError, SQLAlchemyError) as exc:
                     raise fail(6, where, f"cannot be replayed ({type(exc).__name__})") from None
                 expected += 1
@@ -175,6 +186,7 @@ def verify_archive(
                     tick("entries", expected, size)
             if expected != size:
                 raise fail(2, f"entry {expected}", "is missing")
+            search.flush_facets(rconn)
         except VerificationError:
             sigs.first_bad(before=expected)  # an earlier bad signature is the first failure
             raise

@@ -17,11 +17,12 @@ form, with the matched words in [brackets].
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,23 +260,83 @@ def in_dates(spans: str, date_from: str, date_to: str) -> bool:
     return False
 
 
+_PENDING = "sahid.facets_pending"  # the connection's info key for refreshes not yet done
+_IN_CHUNK = 500
+
+
+@dataclass
+class _Pending:
+    """Facet refreshes noted during a batch: for each record, when (a counter) its facet
+    rows or dates last changed, and when it was last indexed afresh."""
+
+    clock: int = 0
+    changed: dict[str, int] = field(default_factory=dict)
+    fresh: dict[str, int] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def deferred_facets(conn: Connection) -> Iterator[None]:
+    """Do the facet refreshes noted inside once, at the end (or at :func:`flush_facets`).
+
+    An incident's records inherit its facets, so each act or charge added to it used to
+    rewrite every record of the incident at once: an import of an incident with a few
+    hundred detentions, charges and acts did work that grew with the square of its size.
+    Done once per batch, each affected document is recomputed once. The result is the
+    same for any batching (refreshes recompute from the ``facets`` table), which is what
+    ``verify``'s entry-by-entry replay checks. Nested uses join the outer one.
+    """
+    if _PENDING in conn.info:
+        yield
+        return
+    conn.info[_PENDING] = _Pending()
+    try:
+        yield
+        flush_facets(conn)
+    finally:
+        conn.info.pop(_PENDING, None)
+
+
 def refresh_facets(conn: Connection, changed: Iterable[str], indexed: str | None = None) -> None:
-    """Rewrite the facets column of every document whose facets may have changed: the
-    records in ``changed`` (their facet rows or dates changed) and every record that
-    belongs to one of them as its incident. ``indexed`` was just indexed afresh."""
+    """Note that the facets column of every document whose facets may have changed needs
+    rewriting: the records in ``changed`` (their facet rows or dates changed) and every
+    record that belongs to one of them as its incident. ``indexed`` was just indexed
+    afresh (its own facets are current). Done at once outside :func:`deferred_facets`."""
     if not has_fts(conn):
         return
-    ids = set(changed)
-    if indexed is not None:
-        ids.add(indexed)
-    if not ids:
+    pending = conn.info.get(_PENDING)
+    if pending is None:
+        with deferred_facets(conn):
+            refresh_facets(conn, changed, indexed)
         return
-    marks = ", ".join("?" * len(ids))
-    members = conn.exec_driver_sql(
-        f"SELECT id FROM facets WHERE key = 'incident' AND value IN ({marks})",  # noqa: S608
-        tuple(sorted(ids)),
-    )
-    todo = (ids | {str(m) for (m,) in members}) - {indexed}
+    pending.clock += 1
+    for record in changed:
+        pending.changed[record] = pending.clock
+    if indexed is not None:
+        pending.changed[indexed] = pending.fresh[indexed] = pending.clock
+
+
+def flush_facets(conn: Connection) -> None:
+    """Rewrite the facets columns noted since the last flush. A document is skipped when
+    it was indexed after the last change of each record it is refreshed for: its facets
+    were computed from their current state."""
+    pending = conn.info.get(_PENDING)
+    if pending is None or not pending.changed:
+        return
+    changed, fresh = pending.changed, pending.fresh
+    pending.changed, pending.fresh = {}, {}
+    pairs = [(c, c) for c in changed]  # (document, the changed record it depends on)
+    ids = sorted(changed)
+    for at in range(0, len(ids), _IN_CHUNK):
+        chunk = tuple(ids[at : at + _IN_CHUNK])
+        marks = ", ".join("?" * len(chunk))
+        pairs.extend(
+            (str(m), str(c))
+            for m, c in conn.exec_driver_sql(
+                f"SELECT id, value FROM facets WHERE key = 'incident' AND value IN ({marks})",  # noqa: S608
+                chunk,
+            )
+        )
+    todo = {doc_id for doc_id, c in pairs if fresh.get(doc_id, -1) < changed[c]}
     for doc_id in sorted(todo):
         row = conn.exec_driver_sql(
             "SELECT d.doc, d.type, d.date_lo, d.date_hi, t.facets, t.spans FROM search_docs d"  # noqa: S608
