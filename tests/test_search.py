@@ -571,3 +571,27 @@ def test_facets_are_the_same_for_one_batch_or_one_entry_at_a_time(make_archive):
     assert any(t.startswith(fts.FACET_MARK + "unitx") for t in f.split())
     together.verify()
     apart.verify()
+
+
+def test_upgrade_from_schema_0007_adds_the_four_letter_prefix_index(tmp_path):
+    from sahid.store import SCHEMA_HEAD
+
+    arc = Archive.init(tmp_path / "old", PASSPHRASE, kdf=FAST_KDF)
+    _incidents(arc, 40)
+    _case(arc, random.Random(6))
+    queries = ["lawyer journalist", "jour", "comm", "Imishli raid"]
+    expected = {q: arc.records.search(q, limit=50) for q in queries}
+    with arc.engine.connect() as conn:
+        index = fts.fts_rows(conn)
+    root = downgrade(arc, "0007")
+    assert Archive.upgrade(root, PASSPHRASE) == ("0007", SCHEMA_HEAD)
+    with Archive.open(root, PASSPHRASE) as again:
+        with again.engine.connect() as conn:
+            assert fts.fts_rows(conn) == index
+            sql = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'search_text'"
+            ).scalar()
+            assert "prefix = '3 4'" in str(sql)
+        for q in queries:
+            assert again.records.search(q, limit=50) == expected[q], q
+        again.verify()

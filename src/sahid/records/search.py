@@ -39,10 +39,13 @@ FTS_TABLE = "search_text"
 SNIPPET_WORDS = 14
 
 
-# FTS5 keeps a doclist for every prefix of this length (in characters): a prefix query
-# of this length reads one doclist, newest first, like a word. Short prefixes stand for
-# the most words (Azerbaijani suffixes, and transliteration variants).
-PREFIX_INDEX = 3
+# FTS5 keeps a doclist for every prefix of these lengths (in characters): a prefix query
+# of such a length reads one doclist, newest first, like a word. Short prefixes stand
+# for the most words (Azerbaijani suffixes, and transliteration variants); a longer one
+# is spelled out as the words it stands for (schema 0008 added the length 4: a
+# four-letter prefix of 20-60 words made FTS5 skip through that many doclists).
+PREFIX_LENGTHS = (3, 4)
+PREFIX_INDEX = max(PREFIX_LENGTHS)
 
 # bm25() with the facets column weighed 0: scores come from the words alone.
 BM25 = f"bm25({FTS_TABLE}, 1.0, 0.0)"
@@ -55,7 +58,7 @@ def create_fts(conn: Connection, name: str = FTS_TABLE) -> None:
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING fts5("
             "body, facets, spans UNINDEXED,"
             " tokenize = 'unicode61 remove_diacritics 0',"
-            f" prefix = '{PREFIX_INDEX}')"
+            f" prefix = '{' '.join(map(str, PREFIX_LENGTHS))}')"
         )
 
 
@@ -372,6 +375,21 @@ def rebuild_fts(conn: Connection) -> None:
             [(doc, body, *doc_facets(conn, i, t, (lo, hi))) for doc, i, t, lo, hi, body in rows],
         )
         last = rows[-1][0]
+    _replace_fts(conn)
+
+
+def copy_fts(conn: Connection) -> None:
+    """Copy the index, as it is, into a new FTS5 table of the current definition
+    (migration 0008: the prefix index of four characters)."""
+    create_fts(conn, "search_text_new")
+    conn.exec_driver_sql(
+        "INSERT INTO search_text_new (rowid, body, facets, spans)"  # noqa: S608
+        f" SELECT rowid, body, facets, spans FROM {FTS_TABLE}"
+    )
+    _replace_fts(conn)
+
+
+def _replace_fts(conn: Connection) -> None:
     # One segment instead of the many a bulk load leaves: each query reads one doclist
     # per word instead of one per segment.
     conn.exec_driver_sql("INSERT INTO search_text_new (search_text_new) VALUES ('optimize')")

@@ -121,6 +121,14 @@ class Records:
         return Gazetteer.load()
 
     # -- reading -------------------------------------------------------------------------
+    def _existing(self, conn: Connection, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are records already (one query per 500 ids)."""
+        found: set[str] = set()
+        for at in range(0, len(ids), 500):
+            chunk = list(ids[at : at + 500])
+            found.update(conn.scalars(select(records.c.id).where(records.c.id.in_(chunk))))
+        return found
+
     def _row(self, conn: Connection, rid: str) -> tuple[str, dict[str, Any]] | None:
         row = conn.execute(
             select(records.c.type, records.c.data).where(records.c.id == rid)
@@ -261,13 +269,14 @@ class Records:
         fp_key = self.archive.vault.subkey(dup.SUBKEY) if imported else b""
         with self.archive.engine.connect() as conn:
             pending: dict[str, str] = {}
+            existing = self._existing(conn, [d.id for d in drafts if d.id is not None])
             for d in drafts:
                 rtype = record_type(d.type)
                 if d.id is not None:
                     check_id(d.id, f"{d.where}id" if d.where else "id")
                     if d.id in pending:
                         raise InputError(f"{d.where}id {d.id!r} appears twice in this batch")
-                    if self._row(conn, d.id) is not None:
+                    if d.id in existing:
                         raise InputError(
                             f"{d.where}id {d.id!r} already exists in the archive "
                             "(imported before?); nothing was added"
