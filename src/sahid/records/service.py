@@ -269,7 +269,8 @@ class Records:
         fp_key = self.archive.vault.subkey(dup.SUBKEY) if imported else b""
         with self.archive.engine.connect() as conn:
             pending: dict[str, str] = {}
-            existing = self._existing(conn, [d.id for d in drafts if d.id is not None])
+            # (an id that is not text is refused by check_id below, in row order)
+            existing = self._existing(conn, [d.id for d in drafts if isinstance(d.id, str)])
             for d in drafts:
                 rtype = record_type(d.type)
                 if d.id is not None:
