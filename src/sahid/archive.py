@@ -52,6 +52,7 @@ from sahid.ledger import (
     format_ts,
     utc_now,
 )
+from sahid.records import search
 from sahid.records.service import Records
 from sahid.store import (
     SCHEMA_HEAD,
@@ -303,6 +304,7 @@ class Archive:
         with self.engine.begin() as conn:
             made, note = self.ledger.append(conn, items, self.member, self._now, self._rng, pool)
             projections.apply(conn, made)
+            search.compact_index(conn, len(made))
             if also is not None:
                 also(conn)
         self._size = made[-1].seq + 1

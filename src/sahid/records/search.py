@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, delete, insert, text
+from sqlalchemy import Connection, delete, func, insert, select, text
 
 from sahid import text as fold
-from sahid.records import native
+from sahid.records import native, segments
 from sahid.records.dates import from_json
 from sahid.schema import search_docs, search_terms
 
@@ -395,6 +395,14 @@ def _replace_fts(conn: Connection) -> None:
     conn.exec_driver_sql("INSERT INTO search_text_new (search_text_new) VALUES ('optimize')")
     conn.exec_driver_sql(f"DROP TABLE {FTS_TABLE}")
     conn.exec_driver_sql(f"ALTER TABLE search_text_new RENAME TO {FTS_TABLE}")
+
+
+def compact_index(conn: Connection, written: int) -> None:
+    """Keep the index in few segments after a commit that wrote ``written`` entries
+    (:mod:`sahid.records.segments`)."""
+    if has_fts(conn):
+        docs = conn.execute(select(func.max(search_docs.c.doc))).scalar() or 0
+        segments.compact(conn, FTS_TABLE, docs, written)
 
 
 def date_range(start: str | None, end: str | None) -> tuple[str | None, str | None]:
