@@ -36,10 +36,11 @@ _STRUCTURE_V2 = b"\xff\x00\x00\x01"  # marks the structure format with tombstone
 
 @dataclass(frozen=True)
 class Level:
-    """One level of the index: its segments' sizes in leaf pages, and how many of them
-    are inputs to a merge that is under way."""
+    """One level of the index: its segments' ids and sizes in leaf pages, and how many
+    of them are inputs to a merge that is under way."""
 
     merging: int
+    ids: tuple[int, ...]
     pages: tuple[int, ...]
 
 
@@ -68,15 +69,16 @@ def parse_structure(block: bytes) -> list[Level]:
     for _ in range(nlevel):
         merging, i = _varint(block, i)
         nseg, i = _varint(block, i)
-        pages = []
+        ids, pages = [], []
         for _ in range(nseg):
-            _, i = _varint(block, i)  # segment id
+            segid, i = _varint(block, i)
             first, i = _varint(block, i)
             last, i = _varint(block, i)
             for _ in range(5 if v2 else 0):  # origins, tombstone pages and entries, rows
                 _, i = _varint(block, i)
+            ids.append(segid)
             pages.append(last - first + 1)
-        levels.append(Level(merging, tuple(pages)))
+        levels.append(Level(merging, tuple(ids), tuple(pages)))
     return levels
 
 
@@ -93,20 +95,37 @@ def structure(conn: Connection, table: str) -> list[Level]:
 def compact(conn: Connection, table: str, docs: int, written: int) -> None:
     """After ``written`` documents were indexed (of ``docs`` in all): go on with the
     merge under way, or start one when the index is spread out enough to need it."""
+    if written <= 0:
+        return
+    # FTS5 writes out the words still in memory before a merge: afterwards the
+    # structure holds this commit's segments too (a merge of one page is next to none)
+    _merge(conn, table, 1)
     levels = structure(conn, table)
-    sizes = [p for level in levels for p in level.pages]
-    if len(sizes) < 2 or written <= 0:
-        return
-    total = sum(sizes)
+    total = sum(p for level in levels for p in level.pages)
     work = max(MIN_WORK, math.ceil(COMPACT_WORK * written * total / max(docs, 1)))
-    if any(level.merging for level in levels):
-        pass  # 'merge' N goes on with the merge under way
-    elif total - max(sizes) >= COMPACT_SHARE * total:
-        work = -work  # 'merge' -N: start merging every segment into one
-    elif max(len(level.pages) for level in levels) < FOLD:
+    if _merging(levels):
+        _merge(conn, table, work)  # go on with the merge under way
+        levels = structure(conn, table)
+        if _merging(levels):
+            return
+    sizes = [p for level in levels for p in level.pages]
+    if len(sizes) < 2:
         return
-    # (else 'merge' N folds the level of small segments that commits of a few records
-    # each leave: they write less than the 64 pages after which automerge does work)
+    if sum(sizes) - max(sizes) >= COMPACT_SHARE * sum(sizes):
+        _merge(conn, table, -work)  # start merging every segment into one
+    elif max(len(level.pages) for level in levels) >= FOLD:
+        # the small segments of commits of a few records each: they write less than
+        # the 64 pages after which automerge does any work
+        _merge(conn, table, work)
+
+
+def _merging(levels: list[Level]) -> bool:
+    return any(level.merging for level in levels)
+
+
+def _merge(conn: Connection, table: str, work: int) -> None:
+    """FTS5's 'merge': N pages of work on a merge under way or on a level of FOLD or
+    more segments; -N starts a merge of all segments."""
     conn.exec_driver_sql(
         f"INSERT INTO {table} ({table}, rank) VALUES ('merge', ?)",  # noqa: S608
         (work,),
