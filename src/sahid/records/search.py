@@ -24,10 +24,8 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import Connection, delete, func, insert, select, text
 
 from sahid import text as fold
@@ -874,7 +872,14 @@ def _window_rows(
     return out[:window]
 
 
-Floats = npt.NDArray[np.float64]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float64]
+
+# NumPy is imported where the window is scored, not with this module: it is a tenth of a
+# second of every CLI command's start-up, and most commands never search.
 
 
 def _counted_in_python(
@@ -882,6 +887,7 @@ def _counted_in_python(
 ) -> tuple[Floats, Floats]:
     """(tokens of each row, instances of each spelled phrase in each row), from the rows'
     text: the fallback when ``sahid_tf`` is not loaded (see :mod:`sahid.records.native`)."""
+    import numpy as np
     # One pass over a document's tokens counts every one-word phrase spelled out.
     by_token: dict[str, list[int]] = {}
     others = []
@@ -912,6 +918,7 @@ def _counted_by_fts5(rows: list[tuple[Any, ...]], spelled: list[_Spelled]) -> tu
     """The same as :func:`_counted_in_python`, from ``sahid_tf`` blobs: the row's tokens,
     then the instances of each FTS5 phrase of the expression, in its order (the spelled
     phrases' FTS5 phrases first, one after another, then the filters' tokens)."""
+    import numpy as np
     sizes = [len(sp.fts) for sp in spelled]
     used = [i for i, n in enumerate(sizes) if n]
     width = len(rows[0][1]) // 4
@@ -933,6 +940,8 @@ def ranked_window(
     offset: int,
 ) -> list[tuple[str, str, float]]:
     """BM25 over the newest ``window`` matches (that pass the filters), best first."""
+    import numpy as np
+
     lex = _Lexicon(conn, groups)
     parts: list[str] = []
     spelled: list[_Spelled] = []
