@@ -888,6 +888,7 @@ def _counted_in_python(
     """(tokens of each row, instances of each spelled phrase in each row), from the rows'
     text: the fallback when ``sahid_tf`` is not loaded (see :mod:`sahid.records.native`)."""
     import numpy as np
+
     # One pass over a document's tokens counts every one-word phrase spelled out.
     by_token: dict[str, list[int]] = {}
     others = []
@@ -919,6 +920,7 @@ def _counted_by_fts5(rows: list[tuple[Any, ...]], spelled: list[_Spelled]) -> tu
     then the instances of each FTS5 phrase of the expression, in its order (the spelled
     phrases' FTS5 phrases first, one after another, then the filters' tokens)."""
     import numpy as np
+
     sizes = [len(sp.fts) for sp in spelled]
     used = [i for i, n in enumerate(sizes) if n]
     width = len(rows[0][1]) // 4
