@@ -41,7 +41,7 @@ def _segment_pages(conn: Connection, name: str) -> Counter[int]:
 
 
 def _sizes(conn: Connection, name: str) -> list[int]:
-    return [p for level in segments.structure(conn, name) for p in level.pages]
+    return segments.pages(segments.structure(conn, name))
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_a_growing_index_is_merged_back_into_one_big_segment(engine: Engine) -> 
         _commit_docs(engine, "t", b * 400, 400, rng, keep=True)
         with engine.connect() as conn:
             levels = segments.structure(conn, "t")
-            sizes = _sizes(conn, "t")
+            sizes = segments.pages(levels)
             merging = any(level.merging for level in levels)
             merges += merging and not was_merging
             was_merging = merging

@@ -93,6 +93,11 @@ def structure(conn: Connection, table: str) -> list[Level]:
     return parse_structure(block) if block else []
 
 
+def pages(levels: list[Level]) -> list[int]:
+    """Every segment's size in leaf pages, all levels together."""
+    return [p for level in levels for p in level.pages]
+
+
 def compact(conn: Connection, table: str, docs: int, written: int) -> None:
     """After ``written`` documents were indexed (of ``docs`` in all): go on with the
     merge under way, or start one when the index is spread out enough to need it."""
@@ -102,14 +107,14 @@ def compact(conn: Connection, table: str, docs: int, written: int) -> None:
     # structure holds this commit's segments too (a merge of one page is next to none)
     _merge(conn, table, 1)
     levels = structure(conn, table)
-    total = sum(p for level in levels for p in level.pages)
+    total = sum(pages(levels))
     work = max(MIN_WORK, math.ceil(COMPACT_WORK * written * total / max(docs, 1)))
     if _merging(levels):
         _merge(conn, table, work)  # go on with the merge under way
         levels = structure(conn, table)
         if _merging(levels):
             return
-    sizes = [p for level in levels for p in level.pages]
+    sizes = pages(levels)
     if len(sizes) < 2:
         return
     if sum(sizes) - max(sizes) >= COMPACT_SHARE * sum(sizes):
