@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,9 +117,10 @@ def kill_midway(code: str, args: list[str], journal: Path, delay: float) -> list
     return journal.read_text().splitlines()[1:]
 
 
-def downgrade(arc: Archive, revision: str) -> Path:
+def downgrade(arc: Archive, revision: str, inspect: Callable[[Any], None] | None = None) -> Path:
     """Take ``arc`` back to schema ``revision`` with the real migrations, close it, and
-    return its folder: an archive as an older sahid left it, for upgrade tests."""
+    return its folder: an archive as an older sahid left it, for upgrade tests.
+    ``inspect(connection)`` is called after the downgrade, in its transaction."""
     from alembic import command
     from alembic.config import Config
 
@@ -129,6 +131,8 @@ def downgrade(arc: Archive, revision: str) -> Path:
     with arc.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
+        if inspect is not None:
+            inspect(conn)
     root: Path = arc.root
     arc.close()
     return root

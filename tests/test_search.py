@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sqlite3
 
 import numpy as np
@@ -594,4 +595,138 @@ def test_upgrade_from_schema_0007_adds_the_four_letter_prefix_index(tmp_path):
             assert "prefix = '3 4'" in str(sql)
         for q in queries:
             assert again.records.search(q, limit=50) == expected[q], q
+        again.verify()
+
+
+# --- date tokens: years and months -----------------------------------------------------
+
+_MINUTE = st.builds(
+    lambda y, m, d, h, mi: f"{y:04d}-{m:02d}-{d:02d}T{h:02d}:{mi:02d}",
+    st.integers(2008, 2016),
+    st.integers(1, 12),
+    st.integers(1, 28),
+    st.integers(0, 23),
+    st.integers(0, 59),
+)
+# A period as a user writes it (a year, a month, a day) or any minute: its bounds.
+_PERIOD = st.one_of(
+    st.integers(2008, 2016).map(str),
+    st.builds(lambda y, m: f"{y}-{m:02d}", st.integers(2008, 2016), st.integers(1, 12)),
+    _MINUTE.map(lambda t: t[:10]),
+    _MINUTE,
+)
+
+
+def _bounds(start: str, end: str) -> tuple[str, str]:
+    lo, hi = fts.date_range(start, end)
+    assert lo is not None and hi is not None
+    return lo, hi
+
+
+@given(
+    st.lists(st.lists(st.tuples(_PERIOD, _PERIOD), min_size=1, max_size=3), max_size=12),
+    st.tuples(_PERIOD, _PERIOD),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_date_clause_finds_every_document_in_range_and_sure_phrases_only_those(docs, query):
+    """FTS5 over the year and month tokens of documents' spans: the date clause matches
+    every document with a span overlapping the range (the exact rule, in_dates), and each
+    phrase it marks sure matches only such documents."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE VIRTUAL TABLE t USING fts5(facets, tokenize = 'unicode61 remove_diacritics 0')"
+    )
+    spans = {}
+    for rowid, periods in enumerate(docs, start=1):
+        bounds = [_bounds(*sorted(p)) for p in periods]
+        spans[rowid] = " ".join(f"{lo}/{hi}" for lo, hi in bounds)
+        tokens = {t for lo, hi in bounds for t in fts.span_tokens(lo, hi)}
+        conn.execute("INSERT INTO t (rowid, facets) VALUES (?, ?)", (rowid, " ".join(tokens)))
+    lo, hi = _bounds(*sorted(query))
+    clause = fts.date_clause(fts.Filters(date_from=lo, date_to=hi))
+    assert clause is not None
+    exact = {r for r, s in spans.items() if fts.in_dates(s, lo, hi)}
+
+    def match(expression: str) -> set[int]:
+        return {r for (r,) in conn.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,))}
+
+    assert exact <= match(clause.text)
+    phrases = re.findall(r'"[^"]+"', clause.text)
+    assert len(phrases) == len(clause.sure)
+    for phrase, sure in zip(phrases, clause.sure, strict=True):
+        if sure:
+            assert match(phrase) <= exact, phrase
+
+
+def _statements_read(arc: Archive, query: str, filters: fts.Filters) -> tuple[set[str], list[str]]:
+    """The ids a search finds, and the statements SQLite ran for it."""
+    ran: list[str] = []
+    with arc.engine.connect() as conn:
+        conn.connection.driver_connection.set_trace_callback(ran.append)
+    try:
+        found = {h.id for h in arc.records.search(query, filters, limit=1000)}
+    finally:
+        with arc.engine.connect() as conn:
+            conn.connection.driver_connection.set_trace_callback(None)
+    return found, ran
+
+
+def test_whole_years_and_months_pass_without_reading_spans(make_archive):
+    """With sahid_tf, a match holding a year or month wholly inside the range passes
+    without its spans being read; only matches of an edge month, or of a long span, are
+    read, in one statement per page."""
+    arc = make_archive()
+    r = arc.records
+    starts = ["2014-05-03", "2015-01-20", "2015-07", "2016-02-10", "2016-03-31", "2017"]
+    ids = {}
+    for start in starts:
+        ids[start] = r.add(
+            "incident", {"title": {"en": "raid"}, "start": start, "type": "killing"}
+        ).ids[0]
+    long = r.add(
+        "incident",
+        {"title": {"en": "raid"}, "start": "2013-01", "end": "2016-12", "type": "killing"},
+    ).ids[0]
+
+    def spans_read(ran: list[str]) -> int:
+        return sum("SELECT rowid, spans" in s for s in ran)
+
+    found, ran = _statements_read(arc, "raid", r.filters(date_from="2015", date_to="2016-02"))
+    assert found == {ids["2015-01-20"], ids["2015-07"], ids["2016-02-10"], long}
+    assert spans_read(ran) == 0  # 2015 is whole (the long span touches it), 2016-02 too
+    found, ran = _statements_read(arc, "raid", r.filters(date_from="2016-01", date_to="2016-02"))
+    assert found == {ids["2016-02-10"], long}
+    assert spans_read(ran) == 1  # the long span has no month tokens
+    found, ran = _statements_read(
+        arc, "raid", r.filters(date_from="2016-03-15", date_to="2016-03-31")
+    )
+    assert found == {ids["2016-03-31"], long}
+    assert spans_read(ran) == 1
+    arc.records.update(long, {"end": "2013-06"})
+    found, ran = _statements_read(arc, "raid", r.filters(date_from="2015", date_to="2016-02"))
+    assert found == {ids["2015-01-20"], ids["2015-07"], ids["2016-02-10"]}
+    assert spans_read(ran) == 0  # every match is of a whole year or month of the range
+
+
+def test_upgrade_from_schema_0008_adds_the_month_tokens(tmp_path):
+    from sahid.store import SCHEMA_HEAD
+
+    arc = Archive.init(tmp_path / "old", PASSPHRASE, kdf=FAST_KDF)
+    _case(arc, random.Random(7))
+    spec = {"date_from": "2015-03", "date_to": "2016-02"}
+    expected = {h.id for h in arc.records.search("common", arc.records.filters(**spec), limit=99)}
+    with arc.engine.connect() as conn:
+        index = fts.fts_rows(conn)
+    months = [row for row in index if fts.FACET_MARK + "m" in row[2]]
+    assert len(months) > len(index) // 2  # most documents have dates
+    stripped: list[tuple[object, ...]] = []
+    root = downgrade(arc, "0008", lambda conn: stripped.extend(fts.fts_rows(conn)))
+    assert [row[:2] + row[3:] for row in stripped] == [row[:2] + row[3:] for row in index]
+    assert not any(fts.FACET_MARK + "m" in row[2] for row in stripped)
+    assert Archive.upgrade(root, PASSPHRASE) == ("0008", SCHEMA_HEAD)
+    with Archive.open(root, PASSPHRASE) as again:
+        with again.engine.connect() as conn:
+            assert fts.fts_rows(conn) == index
+        found = again.records.search("common", again.records.filters(**spec), limit=99)
+        assert {h.id for h in found} == expected
         again.verify()

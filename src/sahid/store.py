@@ -26,7 +26,7 @@ from sahid.errors import LockedError, SahidError, VerificationError
 from sahid.records import native
 
 LOCK_NAME = "sahid.lock"
-SCHEMA_HEAD = "0008"
+SCHEMA_HEAD = "0009"
 OLDER_SCHEMAS = ("0001", "0002", "0003", "0004", "0005")
 
 

@@ -33,8 +33,9 @@ typedef struct Registry {
   int (*create_function)(struct Registry *, const char *, void *, aux_fn, void (*)(void *));
 } Registry;
 
-/* A blob of little-endian uint32: the row's length in tokens (all columns, as bm25()
- * counts it), then for each phrase of the query its instances in column 0. */
+/* A blob of native uint32: the row's length in tokens (all columns, as bm25() counts
+ * it), then for each phrase of the query its instances in the row. Words are only in
+ * column 0 and facet tokens only in column 1, so a phrase's instances are in one. */
 static void tf(const Api *api, Ctx *fts, sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc; (void)argv;
   int phrases = api->phrase_count(fts);
@@ -48,7 +49,7 @@ static void tf(const Api *api, Ctx *fts, sqlite3_context *ctx, int argc, sqlite3
   for (int i = 0; rc == SQLITE_OK && i < n; i++) {
     int phrase, col, off;
     rc = api->inst(fts, i, &phrase, &col, &off);
-    if (rc == SQLITE_OK && col == 0 && phrase >= 0 && phrase < phrases) out[phrase + 1]++;
+    if (rc == SQLITE_OK && phrase >= 0 && phrase < phrases) out[phrase + 1]++;
   }
   if (rc != SQLITE_OK) sqlite3_result_error_code(ctx, rc);
   else sqlite3_result_blob(ctx, out, (int)(sizeof(uint32_t) * (phrases + 1)), SQLITE_TRANSIENT);

@@ -22,7 +22,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -191,14 +191,17 @@ def fts_rows(conn: Connection) -> list[tuple[Any, ...]]:
 #
 # A document's facets column holds a token for each facet of its record and of the
 # incidents it belongs to (the same union the ``facets`` table gives a search without
-# words), one for its record type, and one for each year its dates, or its incidents'
-# dates, touch. Tokens start with a private-use character: FTS5 keeps it inside a token,
-# and folded query words never hold one, so no word of a query matches a facet token.
+# words), one for its record type, and one for each year and each month its dates, or
+# its incidents' dates, touch (see :func:`date_clause`). Tokens start with a private-use
+# character: FTS5 keeps it inside a token, and folded query words never hold one, so no
+# word of a query matches a facet token.
 
 FACET_MARK = "\ue000"
 FACET_KEYS = ("place", "type", "unit", "charge", "status")
 YEARS_MAX = 60  # a wider date range is one token (WIDE_TOKEN), not one per year
 WIDE_TOKEN = FACET_MARK + "ywide"
+MONTHS_MAX = 24  # a longer span has no month tokens, but LONG_TOKEN
+LONG_TOKEN = FACET_MARK + "mlong"
 
 
 def facet_token(key: str, value: str) -> str:
@@ -217,7 +220,30 @@ def year_tokens(lo: str | None, hi: str | None) -> list[str]:
     first, last = int(lo[:4]), int(hi[:4])
     if last - first >= YEARS_MAX:
         return [WIDE_TOKEN]
-    return [f"{FACET_MARK}y{y:04d}" for y in range(first, last + 1)]
+    return [year_token(y) for y in range(first, last + 1)]
+
+
+def span_tokens(lo: str, hi: str) -> list[str]:
+    """The facet tokens of a document's span: its years and its months."""
+    return year_tokens(lo, hi) + month_tokens(lo, hi)
+
+
+def year_token(year: int) -> str:
+    return f"{FACET_MARK}y{year:04d}"
+
+
+def month_token(year: int, month: int) -> str:
+    return f"{FACET_MARK}m{year:04d}{month:02d}"
+
+
+def month_tokens(lo: str, hi: str) -> list[str]:
+    """The months a stored span touches, or LONG_TOKEN for a span of more than
+    MONTHS_MAX months (its years stand for it)."""
+    first = int(lo[:4]) * 12 + int(lo[5:7]) - 1
+    last = int(hi[:4]) * 12 + int(hi[5:7]) - 1
+    if last - first >= MONTHS_MAX:
+        return [LONG_TOKEN]
+    return [month_token(m // 12, m % 12 + 1) for m in range(first, last + 1)]
 
 
 def doc_facets(
@@ -225,11 +251,12 @@ def doc_facets(
 ) -> tuple[str, str]:
     """The facets and spans columns of a document, from the ``facets`` and
     ``search_docs`` tables. Spans are its own dates and its incidents', ``lo/hi`` each:
-    the year tokens find the right years, the spans decide the exact bounds."""
+    the year and month tokens find the right periods, the spans decide the exact bounds."""
     own = conn.exec_driver_sql("SELECT key, value FROM facets WHERE id = ?", (doc_id,)).all()
     tokens = {kind_token(doc_type)}
     tokens.update(facet_token(k, v) for k, v in own if k in FACET_KEYS)
-    spans = {dates} if dates[0] and dates[1] else set()
+    own_lo, own_hi = dates
+    spans: set[tuple[str, str]] = {(own_lo, own_hi)} if own_lo and own_hi else set()
     incidents = sorted({str(v) for k, v in own if k == "incident"})
     if incidents:
         marks = ", ".join("?" * len(incidents))
@@ -247,7 +274,7 @@ def doc_facets(
             if lo and hi
         )
     for lo, hi in spans:
-        tokens.update(year_tokens(lo, hi))
+        tokens.update(span_tokens(lo, hi))
     return " ".join(sorted(tokens)), " ".join(f"{lo}/{hi}" for lo, hi in sorted(spans))
 
 
@@ -384,6 +411,30 @@ def copy_fts(conn: Connection) -> None:
         "INSERT INTO search_text_new (rowid, body, facets, spans)"  # noqa: S608
         f" SELECT rowid, body, facets, spans FROM {FTS_TABLE}"
     )
+    _replace_fts(conn)
+
+
+def rewrite_facets(conn: Connection, change: Callable[[set[str], str], set[str]]) -> None:
+    """Copy the index into a new FTS5 table with each row's facet tokens changed by
+    ``change(tokens, spans)`` (migration 0009: month tokens, from the spans column)."""
+    create_fts(conn, "search_text_new")
+    last = -1
+    while True:
+        rows = conn.exec_driver_sql(
+            f"SELECT rowid, body, facets, spans FROM {FTS_TABLE}"  # noqa: S608
+            " WHERE rowid > ? ORDER BY rowid LIMIT 5000",
+            (last,),
+        ).all()
+        if not rows:
+            break
+        conn.exec_driver_sql(
+            "INSERT INTO search_text_new (rowid, body, facets, spans) VALUES (?, ?, ?, ?)",
+            [
+                (doc, body, " ".join(sorted(change(set(str(f or "").split()), str(s or "")))), s)
+                for doc, body, f, s in rows
+            ],
+        )
+        last = rows[-1][0]
     _replace_fts(conn)
 
 
@@ -607,22 +658,64 @@ def _any(tokens: Iterable[str]) -> str | None:
 
 def facet_match(filters: Filters) -> list[str] | None:
     """FTS5 clauses, to AND with the words, that hold exactly the documents passing the
-    facet and kind filters, and those whose years touch the date filter's (the exact
-    bounds are :func:`date_sql`'s or :func:`in_dates`'); None if a filter admits nothing."""
+    facet and kind filters, and, last, those whose years or months touch the date
+    filter's (:func:`date_clause`; the exact bounds are :func:`date_sql`'s or
+    :func:`in_dates`'); None if a filter admits nothing."""
     sets = [[facet_token(k, v) for v in values] for k, values in filters.facets()]
     if filters.kinds is not None:
         sets.append([kind_token(t) for t in filters.kinds])
-    if filters.date_from and filters.date_to:
-        years = year_tokens(filters.date_from, filters.date_to)
-        if years != [WIDE_TOKEN]:
-            sets.append([*years, WIDE_TOKEN])
     clauses = []
     for tokens in sets:
         clause = _any(tokens)
         if clause is None:
             return None
         clauses.append(clause)
+    dated = date_clause(filters)
+    if dated is not None:
+        clauses.append(dated.text)
     return clauses
+
+
+@dataclass(frozen=True)
+class DateClause:
+    """The FTS5 clause of a date filter: the documents whose years or months touch the
+    range. ``sure`` has a flag for each of its phrases, in order: a document holding a
+    flagged phrase (a year or a month wholly inside the range) passes the exact bounds
+    without its spans being read; the others are checked on their spans."""
+
+    text: str
+    sure: tuple[bool, ...]
+
+
+def date_clause(filters: Filters) -> DateClause | None:
+    """The date filter's clause, None without a closed range or for a range of more
+    than YEARS_MAX years (the spans alone decide).
+
+    Each year of the range is one token if the range holds all of it; an edge year is
+    its months that touch the range, and the documents with a long span (LONG_TOKEN,
+    no month tokens) that touch that year. A document passing the exact bounds has a
+    span overlapping the range, and that span touches one of those years or months.
+    """
+    lo, hi = filters.date_from, filters.date_to
+    if not lo or not hi or year_tokens(lo, hi) == [WIDE_TOKEN]:
+        return None
+    parts: list[str] = []
+    sure: list[bool] = []
+    for y in range(int(lo[:4]), int(hi[:4]) + 1):
+        if lo <= f"{y:04d}-01-01T00:00" and f"{y:04d}-12-31T23:59" <= hi:
+            parts.append(f'"{year_token(y)}"')
+            sure.append(True)
+            continue
+        for m in range(1, 13):
+            first, last = from_json(f"{y:04d}-{m:02d}").bounds()
+            if last >= lo and first <= hi:
+                parts.append(f'"{month_token(y, m)}"')
+                sure.append(lo <= first and last <= hi)
+        parts.append(f'("{LONG_TOKEN}" AND "{year_token(y)}")')
+        sure.extend((False, False))
+    parts.append(f'"{WIDE_TOKEN}"')
+    sure.append(False)
+    return DateClause("(" + " OR ".join(parts) + ")", tuple(sure))
 
 
 # Ranking window: BM25 orders the newest WINDOW matches (FTS5 returns matches newest
@@ -842,15 +935,25 @@ def _body_tokens(body: str) -> list[str]:
 
 
 def _window_rows(
-    conn: Connection, expression: str, filters: Filters, window: int, columns: str = "body, facets"
+    conn: Connection,
+    expression: str,
+    filters: Filters,
+    window: int,
+    columns: str = "body, facets",
+    sure: Sequence[bool] = (),
 ) -> list[tuple[Any, ...]]:
     """(rowid, *columns) of the newest ``window`` matches that pass the filters. The
-    expression holds the facet and year tokens; the exact date bounds are checked here on
-    the spans each row carries, newest first, a page of rows at a time, until the window
-    is full (a join to the dates table would cost a lookup per match). Only a search with
-    dates reads ``spans``, which is stored with the row's text."""
+    expression holds the facet, year and month tokens; the exact date bounds are checked
+    here, newest first, a page of rows at a time, until the window is full (a join to
+    the dates table would cost a lookup per match).
+
+    The bounds are checked on the spans each row carries, stored with its text (a page
+    read each). With ``sure`` (``columns`` is ``sahid_tf``'s blob, the date clause is
+    last in the expression) a row holding one of the phrases it flags passes unread,
+    and the others' spans are read in one statement per page."""
     bounds = filters.date_bounds()
-    select = f"rowid, {columns}" + (", spans" if bounds is not None else "")
+    read_spans = bounds is not None and not sure
+    select = f"rowid, {columns}" + (", spans" if read_spans else "")
     sql = (
         f"SELECT {select} FROM {FTS_TABLE}"  # noqa: S608
         f" WHERE {FTS_TABLE} MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?"
@@ -861,15 +964,45 @@ def _window_rows(
         want = window - len(out)
         page = want if bounds is None else want + want // 2  # most of the right years pass
         rows = conn.exec_driver_sql(sql, (expression, before, page)).all()
-        for row in rows:
-            if bounds is None:
-                out.append(tuple(row))
-            elif in_dates(row[-1] or "", *bounds):
-                out.append(tuple(row[:-1]))
+        if bounds is None:
+            out.extend(tuple(row) for row in rows)
+        elif read_spans:
+            out.extend(tuple(row[:-1]) for row in rows if in_dates(row[-1] or "", *bounds))
+        else:
+            out.extend(_in_dates_by_blob(conn, rows, sure, bounds))
         if len(rows) < page:
             break
         before = int(rows[-1][0])
     return out[:window]
+
+
+def _in_dates_by_blob(
+    conn: Connection, rows: Sequence[Any], sure: Sequence[bool], bounds: tuple[str, str]
+) -> list[tuple[Any, ...]]:
+    """The rows (rowid, sahid_tf blob) that pass the date bounds, in their order: those
+    holding a sure phrase of the date clause (the blob's last counts), and of the others
+    those whose spans overlap the bounds."""
+    flagged = [i - len(sure) for i, flag in enumerate(sure) if flag]
+    unsure = [
+        int(row[0])
+        for row in rows
+        if not any(memoryview(row[1]).cast("I")[i] for i in flagged)  # native uint32
+    ]
+    spans: dict[int, str] = {}
+    if unsure:
+        marks = ", ".join("?" * len(unsure))
+        spans = {
+            int(doc): str(s or "")
+            for doc, s in conn.exec_driver_sql(
+                f"SELECT rowid, spans FROM {FTS_TABLE} WHERE rowid IN ({marks})",  # noqa: S608
+                tuple(unsure),
+            )
+        }
+    return [
+        tuple(row)
+        for row in rows
+        if int(row[0]) not in spans or in_dates(spans[int(row[0])], *bounds)
+    ]
 
 
 if TYPE_CHECKING:
@@ -960,11 +1093,14 @@ def ranked_window(
     if clauses is None:
         return []
     expression = " AND ".join(parts + clauses)
+    sure: Sequence[bool] = ()
     if conn.info.get(native.INFO_KEY):
         columns, counted = f"{native.FUNCTION}({FTS_TABLE})", _counted_by_fts5
+        dated = date_clause(filters)
+        sure = dated.sure if dated is not None else ()
     else:
         columns, counted = "body, facets", _counted_in_python
-    rows = _window_rows(conn, expression, filters, window, columns)
+    rows = _window_rows(conn, expression, filters, window, columns, sure)
     if not rows:
         return []
     lengths, tf = counted(rows, spelled)
