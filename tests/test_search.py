@@ -730,3 +730,46 @@ def test_upgrade_from_schema_0008_adds_the_month_tokens(tmp_path):
         found = again.records.search("common", again.records.filters(**spec), limit=99)
         assert {h.id for h in found} == expected
         again.verify()
+
+
+@given(
+    st.lists(st.lists(_TOKEN, max_size=8), min_size=1, max_size=8),
+    st.lists(st.tuples(st.lists(_TOKEN, min_size=1, max_size=3), st.booleans()), max_size=6),
+)
+@settings(max_examples=200, deadline=None)
+def test_a_group_without_its_covered_phrases_matches_the_same_documents(bodies, phrases):
+    """FTS5 over random bodies: a phrase that covers another matches every document the
+    other matches, and a group of alternatives, with the covered ones left out, matches
+    exactly the documents the whole group matches."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "CREATE VIRTUAL TABLE t USING fts5(body,"
+        f" tokenize = 'unicode61 remove_diacritics 0', prefix = '{fts.PREFIX_INDEX}')"
+    )
+    for body in bodies:
+        conn.execute("INSERT INTO t (body) VALUES (?)", (" ".join(body),))
+    group = [fts.Phrase(" ".join(toks), prefix) for toks, prefix in phrases]
+
+    def match(ps: list[fts.Phrase]) -> set[int]:
+        if not ps:
+            return set()
+        expression = " OR ".join(p.fts() for p in ps)
+        return {r for (r,) in conn.execute("SELECT rowid FROM t WHERE t MATCH ?", (expression,))}
+
+    for a in group:
+        for b in group:
+            if fts.covers(a, b):
+                assert match([b]) <= match([a]), (a, b)
+    kept = fts._uncovered(group)
+    assert match(kept) == match(group)
+    assert (not group) == (not kept)
+
+
+def test_a_places_covered_names_are_left_out_of_its_group():
+    groups = fts.match_groups(
+        ["lankaran"],
+        {0: {"lankaran district", "lenkeran", "lenkeran rayonu", "lenkoran", "lenkoranskii"}},
+    )
+    assert fts.render(groups) == '("lankaran"* OR "lenkeran"* OR "lenkoran"*)'
+    # a word's stem covers it: "imislide" is found as "imisli"*
+    assert fts.render(fts.match_groups(["imislide"])) == '"imisli"*'

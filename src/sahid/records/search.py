@@ -570,12 +570,50 @@ Groups = list[list[Phrase]]
 
 
 def match_groups(keys: Sequence[str], alternatives: dict[int, set[str]] | None = None) -> Groups:
-    """Every key as a prefix, ANDed, or its stem; places OR their other names."""
+    """Every key as a prefix, ANDed, or its stem; places OR their other names. A phrase
+    that another of its group covers is left out (:func:`covers`)."""
     groups = []
     for i, key in enumerate(keys):
         alts = sorted(((alternatives or {}).get(i, set()) | {stem(key)}) - {key})
-        groups.append([_phrase(key)] + [_phrase(a) for a in alts])
+        groups.append(_uncovered([_phrase(key)] + [_phrase(a) for a in alts]))
     return groups
+
+
+def covers(a: Phrase, b: Phrase) -> bool:
+    """Whether every document holding phrase ``b`` holds phrase ``a``: ``a``'s tokens
+    are in ``b``'s, in a row ("lenkeran"* covers "lenkeran raonu"*, "lenkoran"* covers
+    "lenkoranskii"*).
+
+    A place's names in three spellings, with their "district" and "city" forms, and a
+    word's stem: FTS5 reads each such phrase's doclists (a phrase's every word's, with
+    positions), and a covered one adds no match to its group. At a million records the
+    nine names of Lankaran took 20 ms to read against 8 ms for the four they reduce to.
+    Leaving them out also stops a document's one mention of a place from being scored
+    as several phrases.
+    """
+    at, bt = a.tokens, b.tokens
+    if not at or len(at) > len(bt):
+        return False
+    for start in range(len(bt) - len(at) + 1):
+        end = start + len(at) - 1  # b's token under a's last
+        if bt[start:end] != at[:-1]:
+            continue
+        if a.prefix and bt[end].startswith(at[-1]):
+            return True  # (b's token there is whole, or a prefix of words that start so)
+        if not a.prefix and bt[end] == at[-1] and not (b.prefix and end == len(bt) - 1):
+            return True
+    return False
+
+
+def _uncovered(group: list[Phrase]) -> list[Phrase]:
+    """The phrases no other covers; of phrases that cover each other, the first."""
+    return [
+        b
+        for j, b in enumerate(group)
+        if not any(
+            i != j and covers(a, b) and (i < j or not covers(b, a)) for i, a in enumerate(group)
+        )
+    ]
 
 
 def render(groups: Groups) -> str:
