@@ -385,22 +385,12 @@ def flush_facets(conn: Connection) -> None:
 def rebuild_fts(conn: Connection) -> None:
     """Copy the index into a new FTS5 table with the facets and spans columns
     (migration 0007)."""
-    create_fts(conn, "search_text_new")
-    last = -1
-    while True:
-        rows = conn.exec_driver_sql(
-            "SELECT d.doc, d.id, d.type, d.date_lo, d.date_hi, t.body FROM search_docs d"  # noqa: S608
-            f" JOIN {FTS_TABLE} t ON t.rowid = d.doc WHERE d.doc > ? ORDER BY d.doc LIMIT 5000",
-            (last,),
-        ).all()
-        if not rows:
-            break
-        conn.exec_driver_sql(
-            "INSERT INTO search_text_new (rowid, body, facets, spans) VALUES (?, ?, ?, ?)",
-            [(doc, body, *doc_facets(conn, i, t, (lo, hi))) for doc, i, t, lo, hi, body in rows],
-        )
-        last = rows[-1][0]
-    _replace_fts(conn)
+    _copy_in_batches(
+        conn,
+        "SELECT d.doc, d.id, d.type, d.date_lo, d.date_hi, t.body FROM search_docs d"  # noqa: S608
+        f" JOIN {FTS_TABLE} t ON t.rowid = d.doc WHERE d.doc > ? ORDER BY d.doc LIMIT 5000",
+        lambda doc, i, t, lo, hi, body: (doc, body, *doc_facets(conn, i, t, (lo, hi))),
+    )
 
 
 def copy_fts(conn: Connection) -> None:
@@ -417,22 +407,32 @@ def copy_fts(conn: Connection) -> None:
 def rewrite_facets(conn: Connection, change: Callable[[set[str], str], set[str]]) -> None:
     """Copy the index into a new FTS5 table with each row's facet tokens changed by
     ``change(tokens, spans)`` (migration 0009: month tokens, from the spans column)."""
+    _copy_in_batches(
+        conn,
+        f"SELECT rowid, body, facets, spans FROM {FTS_TABLE}"  # noqa: S608
+        " WHERE rowid > ? ORDER BY rowid LIMIT 5000",
+        lambda doc, body, f, s: (
+            doc,
+            body,
+            " ".join(sorted(change(set(str(f or "").split()), str(s or "")))),
+            s,
+        ),
+    )
+
+
+def _copy_in_batches(conn: Connection, select: str, make: Callable[..., tuple[Any, ...]]) -> None:
+    """Fill a new FTS5 table, 5 000 rows at a time, and put it in the index's place:
+    ``select`` (its ? the last rowid copied) gives rows, the rowid first, and ``make``
+    turns each into the new table's (rowid, body, facets, spans)."""
     create_fts(conn, "search_text_new")
     last = -1
     while True:
-        rows = conn.exec_driver_sql(
-            f"SELECT rowid, body, facets, spans FROM {FTS_TABLE}"  # noqa: S608
-            " WHERE rowid > ? ORDER BY rowid LIMIT 5000",
-            (last,),
-        ).all()
+        rows = conn.exec_driver_sql(select, (last,)).all()
         if not rows:
             break
         conn.exec_driver_sql(
             "INSERT INTO search_text_new (rowid, body, facets, spans) VALUES (?, ?, ?, ?)",
-            [
-                (doc, body, " ".join(sorted(change(set(str(f or "").split()), str(s or "")))), s)
-                for doc, body, f, s in rows
-            ],
+            [make(*row) for row in rows],
         )
         last = rows[-1][0]
     _replace_fts(conn)
