@@ -587,7 +587,7 @@ def covers(a: Phrase, b: Phrase) -> bool:
     A place's names in three spellings, with their "district" and "city" forms, and a
     word's stem: FTS5 reads each such phrase's doclists (a phrase's every word's, with
     positions), and a covered one adds no match to its group. At a million records the
-    nine names of Lankaran took 20 ms to read against 8 ms for the four they reduce to.
+    nine names of Lankaran took 20 ms to read against 8 ms for the three they reduce to.
     Leaving them out also stops a document's one mention of a place from being scored
     as several phrases.
     """
