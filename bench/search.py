@@ -289,7 +289,7 @@ def latency(arc: Archive, qs: list[Query], warm: list[Query]) -> dict[str, Any]:
         with arc.engine.connect() as conn:
             rows = fts.run_query(conn, groups, f, 20)
             t2 = time.perf_counter()
-            arc.records._hits(conn, rows, keys)
+            arc.records._hits(conn, rows, fts.snippet_keys(keys, groups))
         t3 = time.perf_counter()
         for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             parts[name].append(dt)

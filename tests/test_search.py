@@ -773,3 +773,18 @@ def test_a_places_covered_names_are_left_out_of_its_group():
     assert fts.render(groups) == '("lankaran"* OR "lenkeran"* OR "lenkoran"*)'
     # a word's stem covers it: "imislide" is found as "imisli"*
     assert fts.render(fts.match_groups(["imislide"])) == '"imisli"*'
+
+
+def test_a_snippet_brackets_the_other_name_a_place_was_found_by(make_archive):
+    arc = make_archive()
+    fields = {
+        "source": "Ministry press office",
+        "date": "2020-05-01",
+        "language": "ru",
+        "text": "Задержания в Ленкоранском районе после протеста",
+    }
+    st_id = arc.records.add("statement", fields).ids[0]
+    (hit,) = arc.records.search("Lankaran")
+    assert hit.id == st_id
+    assert "[Ленкоранском]" in hit.snippet
+    assert fts.snippet_keys(["lankaran"], None) == ["lankaran"]

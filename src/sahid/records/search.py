@@ -1168,6 +1168,18 @@ def ranked_window(
     return [(*found[d], r) for r, d in page if d in found]
 
 
+def snippet_keys(keys: Sequence[str], groups: Groups | None) -> list[str]:
+    """The words a snippet brackets: the query's, and the first word of each phrase its
+    groups look for, so a place found by another of its names ("Ленкоранский" for
+    "Lankaran") is bracketed too."""
+    out = dict.fromkeys(keys)
+    for group in groups or []:
+        for phrase in group:
+            if phrase.tokens:
+                out.setdefault(phrase.tokens[0])
+    return list(out)
+
+
 def snippet(texts: Sequence[str], keys: Sequence[str], width: int = SNIPPET_WORDS) -> str:
     """A window of the original text around the first matched word, matches in []."""
     wanted = tuple({w for k in keys if k for w in (k.replace(" ", ""), stem(k))})

@@ -673,7 +673,7 @@ class Records:
             raise InputError("give words to search for, or at least one filter")
         with self.archive.engine.connect() as conn:
             rows = fts.run_query(conn, groups, filters, limit, offset, ranking=ranking)
-            return self._hits(conn, rows, keys)
+            return self._hits(conn, rows, fts.snippet_keys(keys, groups))
 
     def _hits(
         self, conn: Connection, rows: list[tuple[str, str, float]], keys: list[str]
