@@ -307,7 +307,7 @@ def test_the_window_pages_through_matches_of_the_right_years(make_archive):
         f = r.filters(**spec)
         admitted = {h.id for h in r.search("", f, limit=10_000)}
         groups = r.match_groups("common")
-        clauses = fts.facet_match(f)
+        clauses = fts.facet_match(f, fts.date_clause(f))
         assert clauses is not None
         expression = " AND ".join([fts.render(groups), *clauses])
         ids = _doc_ids(arc)

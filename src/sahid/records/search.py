@@ -694,11 +694,11 @@ def _any(tokens: Iterable[str]) -> str | None:
     return phrases[0] if len(phrases) == 1 else "(" + " OR ".join(phrases) + ")"
 
 
-def facet_match(filters: Filters) -> list[str] | None:
+def facet_match(filters: Filters, dated: DateClause | None) -> list[str] | None:
     """FTS5 clauses, to AND with the words, that hold exactly the documents passing the
-    facet and kind filters, and, last, those whose years or months touch the date
-    filter's (:func:`date_clause`; the exact bounds are :func:`date_sql`'s or
-    :func:`in_dates`'); None if a filter admits nothing."""
+    facet and kind filters, and, last, ``dated``: the filters' :func:`date_clause`, the
+    documents whose years or months touch the date filter's (the exact bounds are
+    :func:`date_sql`'s or :func:`in_dates`'); None if a filter admits nothing."""
     sets = [[facet_token(k, v) for v in values] for k, values in filters.facets()]
     if filters.kinds is not None:
         sets.append([kind_token(t) for t in filters.kinds])
@@ -708,7 +708,6 @@ def facet_match(filters: Filters) -> list[str] | None:
         if clause is None:
             return None
         clauses.append(clause)
-    dated = date_clause(filters)
     if dated is not None:
         clauses.append(dated.text)
     return clauses
@@ -788,7 +787,7 @@ def run_query(
         return ranked_window(conn, groups, filters, params, window, limit, offset)
     expression = render(groups) if groups else None
     if expression:
-        clauses = facet_match(filters)
+        clauses = facet_match(filters, date_clause(filters))
         if clauses is None:
             return []
         params["q"] = " AND ".join([expression, *clauses])
@@ -1021,11 +1020,11 @@ def _in_dates_by_blob(
     holding a sure phrase of the date clause (the blob's last counts), and of the others
     those whose spans overlap the bounds."""
     flagged = [i - len(sure) for i, flag in enumerate(sure) if flag]
-    unsure = [
-        int(row[0])
-        for row in rows
-        if not any(memoryview(row[1]).cast("I")[i] for i in flagged)  # native uint32
-    ]
+    unsure: list[int] = []
+    for row in rows:
+        counts = memoryview(row[1]).cast("I")  # native uint32
+        if not any(counts[i] for i in flagged):
+            unsure.append(int(row[0]))
     spans: dict[int, str] = {}
     if unsure:
         marks = ", ".join("?" * len(unsure))
@@ -1127,14 +1126,14 @@ def ranked_window(
         if not alts:
             return []  # a word no document holds: nothing matches every word
         parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
-    clauses = facet_match(filters)
+    dated = date_clause(filters)
+    clauses = facet_match(filters, dated)
     if clauses is None:
         return []
     expression = " AND ".join(parts + clauses)
     sure: Sequence[bool] = ()
     if conn.info.get(native.INFO_KEY):
         columns, counted = f"{native.FUNCTION}({FTS_TABLE})", _counted_by_fts5
-        dated = date_clause(filters)
         sure = dated.sure if dated is not None else ()
     else:
         columns, counted = "body, facets", _counted_in_python
