@@ -111,6 +111,39 @@ def test_underscore_separates_words() -> None:
     assert len(words("a_b")) == 2
 
 
+def _reference_words(text: str) -> list[tuple[int, int]]:
+    """Runs of characters that are alphanumeric or combining marks, char by char."""
+    out: list[tuple[int, int]] = []
+    start = -1
+    for i, c in enumerate(text + " "):
+        inside = c.isalnum() or unicodedata.category(c).startswith("M")
+        if inside and start < 0:
+            start = i
+        elif not inside and start >= 0:
+            out.append((start, i))
+            start = -1
+    return out
+
+
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(),
+            st.sampled_from(list(" _-,.\u0300\u0307\u0327\u0483\u064b\u093c\u20dd\ufe20ə1")),
+        ),
+        max_size=40,
+    )
+)
+def test_words_are_runs_of_letters_digits_and_marks(text: str) -> None:
+    assert words(text) == _reference_words(text)
+
+
+def test_no_mark_before_u0300() -> None:
+    # the word pattern tries marks only from U+0300 on
+    assert not any(unicodedata.category(chr(c)).startswith("M") for c in range(0x300))
+    assert unicodedata.category("\u0300") == "Mn"
+
+
 def test_key_keeps_word_boundaries() -> None:
     text = "Polis İmişli rayonunda, Нардаран kəndində: 3 nəfər!"
     key = search_key(text)

@@ -176,8 +176,11 @@ def _mark_class() -> str:
     return "".join(ranges)
 
 
-# [^\W_] is exactly the characters for which str.isalnum() is true.
-_WORD = re.compile(f"(?:[^\\W_]|[{_mark_class()}])+")
+# [^\W_] is exactly the characters for which str.isalnum() is true. Marks are tried
+# only on characters from U+0300 on (where the first of them is): a space or a comma
+# then fails at once instead of being compared with the long class of marks, which made
+# reading words twice as slow.
+_WORD = re.compile(f"(?:[^\\W_]+|(?=[^\\x00-\\u02ff])[{_mark_class()}]+)+")
 
 
 def words(text: str) -> list[tuple[int, int]]:
