@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
+import itertools
 import json
 import math
 import re
@@ -1179,31 +1180,37 @@ def snippet_keys(keys: Sequence[str], groups: Groups | None) -> list[str]:
     return list(out)
 
 
+@functools.lru_cache(maxsize=256)
+def _snippet_wanted(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The key starts a snippet brackets: each key (its words run together) and its
+    stem; the same for every hit of a search, so worked out once."""
+    return tuple(sorted({w for k in keys if k for w in (k.replace(" ", ""), stem(k))}))
+
+
 def snippet(texts: Sequence[str], keys: Sequence[str], width: int = SNIPPET_WORDS) -> str:
     """A window of the original text around the first matched word, matches in []."""
-    wanted = tuple({w for k in keys if k for w in (k.replace(" ", ""), stem(k))})
+    wanted = _snippet_wanted(tuple(keys))
     for t in texts:
         # Words are read up to the end of the window around the first match only.
+        found = fold.iter_words(t)
         spans: list[tuple[int, int]] = []
-        hits: list[bool] = []
-        first = stop = -1
-        for s, e in fold.iter_words(t):
-            if len(spans) == stop:
-                break
+        first = -1
+        for s, e in found:
             spans.append((s, e))
-            hits.append(_search_key(t[s:e]).startswith(wanted))
-            if first < 0 and hits[-1]:
+            if _search_key(t[s:e]).startswith(wanted):
                 first = max(0, len(spans) - 1 - width // 3)
-                stop = first + width
+                break
         if first < 0:
             continue
+        stop = first + width
+        spans.extend(itertools.islice(found, max(0, stop - len(spans))))
         last = min(len(spans), stop)
         out = []
         pos = spans[first][0]
-        for i in range(first, last):
-            s, e = spans[i]
+        for s, e in spans[first:last]:
+            word = t[s:e]
             out.append(t[pos:s])
-            out.append(f"[{t[s:e]}]" if hits[i] else t[s:e])
+            out.append(f"[{word}]" if _search_key(word).startswith(wanted) else word)
             pos = e
         end = spans[last - 1][1]
         return ("…" if first else "") + "".join(out) + ("…" if end < len(t.rstrip()) else "")

@@ -680,13 +680,20 @@ class Records:
     ) -> list[fts.Hit]:
         from sahid.records.project import texts_of
 
-        ids = [r[0] for r in rows if r[1] != "evidence"]
-        datas = {
-            rid: fts.load_json(raw)
-            for rid, raw in conn.execute(
-                select(records.c.id, records.c.data).where(records.c.id.in_(ids))
-            )
-        }
+        ids = tuple(r[0] for r in rows if r[1] != "evidence")
+        # Plain SQL: the statement is one of every search, and SQLAlchemy's building of
+        # an IN list of a new length cost more than reading the rows.
+        datas = (
+            {
+                str(rid): fts.load_json(raw)
+                for rid, raw in conn.exec_driver_sql(
+                    f"SELECT id, data FROM records WHERE id IN ({', '.join('?' * len(ids))})",  # noqa: S608
+                    ids,
+                )
+            }
+            if ids
+            else {}
+        )
         ev_ids = [r[0] for r in rows if r[1] == "evidence"]
         evs = (
             {
