@@ -19,7 +19,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
-import itertools
 import json
 import math
 import re
@@ -1192,25 +1191,26 @@ def snippet(texts: Sequence[str], keys: Sequence[str], width: int = SNIPPET_WORD
     wanted = _snippet_wanted(tuple(keys))
     for t in texts:
         # Words are read up to the end of the window around the first match only.
-        found = fold.iter_words(t)
         spans: list[tuple[int, int]] = []
-        first = -1
-        for s, e in found:
-            spans.append((s, e))
-            if _search_key(t[s:e]).startswith(wanted):
-                first = max(0, len(spans) - 1 - width // 3)
+        hits: list[bool] = []
+        first = stop = -1
+        for s, e in fold.iter_words(t):
+            if len(spans) == stop:
                 break
+            spans.append((s, e))
+            hits.append(_search_key(t[s:e]).startswith(wanted))
+            if first < 0 and hits[-1]:
+                first = max(0, len(spans) - 1 - width // 3)
+                stop = first + width
         if first < 0:
             continue
-        stop = first + width
-        spans.extend(itertools.islice(found, max(0, stop - len(spans))))
         last = min(len(spans), stop)
         out = []
         pos = spans[first][0]
-        for s, e in spans[first:last]:
-            word = t[s:e]
+        for i in range(first, last):
+            s, e = spans[i]
             out.append(t[pos:s])
-            out.append(f"[{word}]" if _search_key(word).startswith(wanted) else word)
+            out.append(f"[{t[s:e]}]" if hits[i] else t[s:e])
             pos = e
         end = spans[last - 1][1]
         return ("…" if first else "") + "".join(out) + ("…" if end < len(t.rstrip()) else "")

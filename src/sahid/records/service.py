@@ -681,19 +681,16 @@ class Records:
         from sahid.records.project import texts_of
 
         ids = tuple(r[0] for r in rows if r[1] != "evidence")
-        # Plain SQL: the statement is one of every search, and SQLAlchemy's building of
-        # an IN list of a new length cost more than reading the rows.
-        datas = (
-            {
-                str(rid): fts.load_json(raw)
-                for rid, raw in conn.exec_driver_sql(
-                    f"SELECT id, data FROM records WHERE id IN ({', '.join('?' * len(ids))})",  # noqa: S608
-                    ids,
-                )
-            }
-            if ids
-            else {}
-        )
+        # Plain SQL: SQLAlchemy built this select afresh for each search (its IN list
+        # has a new length each time), about 0.3 ms a search under the profiler.
+        marks = ", ".join("?" * len(ids))
+        datas = {
+            str(rid): fts.load_json(raw)
+            for rid, raw in conn.exec_driver_sql(
+                f"SELECT id, data FROM records WHERE id IN ({marks})",  # noqa: S608
+                ids,
+            )
+        }
         ev_ids = [r[0] for r in rows if r[1] == "evidence"]
         evs = (
             {
