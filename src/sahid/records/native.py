@@ -8,7 +8,9 @@ extension ``sahid.records._fts5tf``, registers one: ``sahid_tf(search_text)`` an
 blob of native ``uint32``: the row's tokens in all columns (as ``bm25()`` counts them),
 then each query phrase's instances in the first column. Without it, search reads every
 window row's text from the content table (a random encrypted page each) and counts in
-Python: the same scores, more slowly.
+Python: the same scores, more slowly. The same library adds the aggregate
+``sahid_rowids(rowid)``, a blob of the native ``int64`` rowids it is given: the
+documents of a query read as one value (:mod:`sahid.records.docsets`), not a row each.
 
 The library is loaded into each SQLCipher connection as it is made (``load``), with
 extension loading switched on only for that one call; whether it loaded is kept in the
@@ -24,6 +26,7 @@ from typing import Any
 
 INFO_KEY = "sahid_tf"
 FUNCTION = "sahid_tf"
+ROWIDS = "sahid_rowids"
 
 
 def library() -> Path | None:

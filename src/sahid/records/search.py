@@ -694,16 +694,22 @@ def _any(tokens: Iterable[str]) -> str | None:
     return phrases[0] if len(phrases) == 1 else "(" + " OR ".join(phrases) + ")"
 
 
+def facet_sets(filters: Filters) -> list[list[str]]:
+    """The tokens of each facet and kind filter: a document passes a filter if it holds
+    any of its tokens, and the filters if it passes each."""
+    sets = [[facet_token(k, v) for v in values] for k, values in filters.facets()]
+    if filters.kinds is not None:
+        sets.append([kind_token(t) for t in filters.kinds])
+    return sets
+
+
 def facet_match(filters: Filters, dated: DateClause | None) -> list[str] | None:
     """FTS5 clauses, to AND with the words, that hold exactly the documents passing the
     facet and kind filters, and, last, ``dated``: the filters' :func:`date_clause`, the
     documents whose years or months touch the date filter's (the exact bounds are
     :func:`date_sql`'s or :func:`in_dates`'); None if a filter admits nothing."""
-    sets = [[facet_token(k, v) for v in values] for k, values in filters.facets()]
-    if filters.kinds is not None:
-        sets.append([kind_token(t) for t in filters.kinds])
     clauses = []
-    for tokens in sets:
+    for tokens in facet_sets(filters):
         clause = _any(tokens)
         if clause is None:
             return None
@@ -722,6 +728,8 @@ class DateClause:
 
     text: str
     sure: tuple[bool, ...]
+    # Its alternatives, in order: the tokens each ANDs, and whether it is sure.
+    terms: tuple[tuple[tuple[str, ...], bool], ...] = ()
 
 
 def date_clause(filters: Filters) -> DateClause | None:
@@ -736,23 +744,22 @@ def date_clause(filters: Filters) -> DateClause | None:
     lo, hi = filters.date_from, filters.date_to
     if not lo or not hi or year_tokens(lo, hi) == [WIDE_TOKEN]:
         return None
-    parts: list[str] = []
-    sure: list[bool] = []
+    terms: list[tuple[tuple[str, ...], bool]] = []
     for y in range(int(lo[:4]), int(hi[:4]) + 1):
         if lo <= f"{y:04d}-01-01T00:00" and f"{y:04d}-12-31T23:59" <= hi:
-            parts.append(f'"{year_token(y)}"')
-            sure.append(True)
+            terms.append(((year_token(y),), True))
             continue
         for m in range(1, 13):
             first, last = from_json(f"{y:04d}-{m:02d}").bounds()
             if last >= lo and first <= hi:
-                parts.append(f'"{month_token(y, m)}"')
-                sure.append(lo <= first and last <= hi)
-        parts.append(f'("{LONG_TOKEN}" AND "{year_token(y)}")')
-        sure.extend((False, False))
-    parts.append(f'"{WIDE_TOKEN}"')
-    sure.append(False)
-    return DateClause("(" + " OR ".join(parts) + ")", tuple(sure))
+                terms.append(((month_token(y, m),), lo <= first and last <= hi))
+        terms.append(((LONG_TOKEN, year_token(y)), False))
+    terms.append(((WIDE_TOKEN,), False))
+    ands = [" AND ".join(f'"{t}"' for t in ts) for ts, _ in terms]
+    parts = [a if len(ts) == 1 else f"({a})" for a, (ts, _) in zip(ands, terms, strict=True)]
+    # sahid_tf counts each phrase: an AND of two is two phrases, neither sure alone.
+    sure = [flag and len(ts) == 1 for ts, flag in terms for _ in ts]
+    return DateClause("(" + " OR ".join(parts) + ")", tuple(sure), tuple(terms))
 
 
 # Ranking window: BM25 orders the newest WINDOW matches (FTS5 returns matches newest
@@ -1042,9 +1049,104 @@ def _in_dates_by_blob(
     ]
 
 
+# A word group of a query: its FTS5 clause, the FTS5 phrases it ORs, and (at most) how
+# many documents hold one of them.
+_Group = tuple[str, list[str], int]
+
+
+def _window_by_sets(
+    conn: Connection,
+    words: Sequence[_Group],
+    filters: Filters,
+    dated: DateClause | None,
+    window: int,
+) -> list[tuple[Any, ...]] | None:
+    """(rowid, body, facets) of the newest ``window`` matches that pass the filters,
+    found with document sets (:mod:`sahid.records.docsets`); None when no clause is
+    dense enough for them to pay. The same rows as :func:`_window_rows` gives."""
+    if len(words) == 1 and filters.facets() == [] and filters.kinds is None and dated is None:
+        return None  # one clause: nothing to intersect
+    from sahid.records import docsets
+
+    clauses = [docsets.Clause(fts, [(a,) for a in alts], n) for fts, alts, n in words]
+    kept = []
+    for tokens in facet_sets(filters):
+        kept.append(docsets.Clause(_any(tokens) or "", [(f'"{t}"',) for t in tokens]))
+    if dated is not None:
+        alternatives = [tuple(f'"{t}"' for t in ts) for ts, _ in dated.terms]
+        sure = tuple(flag for _, flag in dated.terms)
+        kept.append(docsets.Clause(dated.text, alternatives, sure=sure))
+    p = docsets.plan(conn, clauses, kept, window)
+    if p is None:
+        return None
+    bounds = filters.date_bounds()
+    out: list[int] = []
+    for docs in p.pages(conn):
+        need = window - len(out)
+        if bounds is None:
+            out.extend(docs[:need].tolist())
+        else:
+            out.extend(_dated(conn, docs.tolist(), p.dated, bounds, need))
+        if len(out) >= window:
+            break
+    if not out:
+        return []
+    marks = ", ".join("?" * len(out))
+    rows = {
+        int(r[0]): tuple(r)
+        for r in conn.exec_driver_sql(
+            f"SELECT rowid, body, facets FROM {FTS_TABLE} WHERE rowid IN ({marks})",  # noqa: S608
+            tuple(out),
+        )
+    }
+    return [rows[d] for d in out]
+
+
+def _dated(
+    conn: Connection,
+    docs: list[int],
+    sure: DocSet | None,
+    bounds: tuple[str, str],
+    need: int,
+) -> list[int]:
+    """The first ``need`` of ``docs`` that pass the exact date bounds: those in the date
+    clause's ``sure`` set (a DocSet, or None: none is sure) pass, the others' spans are
+    read, a chunk a statement."""
+    out: list[int] = []
+    at = 0
+    while at < len(docs) and len(out) < need:
+        chunk = docs[at : at + max(64, (need - len(out)) * 3 // 2)]
+        at += len(chunk)
+        if sure is not None:
+            import numpy as np
+
+            passed = sure.has(np.asarray(chunk, np.int64)).tolist()
+        else:
+            passed = [False] * len(chunk)
+        unsure = [d for d, ok in zip(chunk, passed, strict=True) if not ok]
+        spans: dict[int, str] = {}
+        if unsure:
+            marks = ", ".join("?" * len(unsure))
+            spans = {
+                int(d): str(s or "")
+                for d, s in conn.exec_driver_sql(
+                    f"SELECT rowid, spans FROM {FTS_TABLE} WHERE rowid IN ({marks})",  # noqa: S608
+                    tuple(unsure),
+                )
+            }
+        out.extend(
+            d
+            for d, ok in zip(chunk, passed, strict=True)
+            if ok or in_dates(spans.get(d, ""), *bounds)
+        )
+    return out[:need]
+
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from sahid.records.docsets import DocSet
 
     Floats = npt.NDArray[np.float64]
 
@@ -1117,27 +1219,36 @@ def ranked_window(
     lex = _Lexicon(conn, groups)
     parts: list[str] = []
     spelled: list[_Spelled] = []
+    words: list[_Group] = []
     for group in groups:
         alts: list[str] = []
+        docs = 0
         for phrase in group:
             sp = _spell(phrase, lex)
             alts.extend(sp.fts)
+            docs += sp.docs if sp.fts else 0
             spelled.append(sp)
         if not alts:
             return []  # a word no document holds: nothing matches every word
         parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
+        words.append((parts[-1], alts, docs))
     dated = date_clause(filters)
     clauses = facet_match(filters, dated)
     if clauses is None:
         return []
-    expression = " AND ".join(parts + clauses)
-    sure: Sequence[bool] = ()
-    if conn.info.get(native.INFO_KEY):
-        columns, counted = f"{native.FUNCTION}({FTS_TABLE})", _counted_by_fts5
-        sure = dated.sure if dated is not None else ()
+    counted: Callable[[list[tuple[Any, ...]], list[_Spelled]], tuple[Floats, Floats]]
+    by_sets = _window_by_sets(conn, words, filters, dated, window)
+    if by_sets is not None:
+        rows, counted = by_sets, _counted_in_python
     else:
-        columns, counted = "body, facets", _counted_in_python
-    rows = _window_rows(conn, expression, filters, window, columns, sure)
+        expression = " AND ".join(parts + clauses)
+        sure: Sequence[bool] = ()
+        if conn.info.get(native.INFO_KEY):
+            columns, counted = f"{native.FUNCTION}({FTS_TABLE})", _counted_by_fts5
+            sure = dated.sure if dated is not None else ()
+        else:
+            columns, counted = "body, facets", _counted_in_python
+        rows = _window_rows(conn, expression, filters, window, columns, sure)
     if not rows:
         return []
     lengths, tf = counted(rows, spelled)

@@ -1,0 +1,259 @@
+"""The documents of an FTS5 phrase as a set of bits, kept per connection.
+
+FTS5 intersects the lists of a query's words by stepping through every entry of each
+wherever the others' matches fall. A sparse word ANDed with a dense one therefore costs
+the dense one's whole list: "Samukh violence" with a date filter stepped through the
+112 000 documents holding "violence" (about 190 ns each) to find 334 matches, 30 ms at a
+million records. A document set is one bit per document of a phrase's matches; read
+once, it tests a sparse word's matches in nanoseconds each.
+
+This is the filter cache of search engines such as Lucene: the sets of the facet, date
+and common-word phrases a search uses are read once, kept in memory within a byte
+budget (the least recently used go first), and dropped whenever the index changes. A
+search plans with them in :func:`plan`: the sparsest clause of the query is read from
+FTS5, newest first, and each much denser clause is a set its matches are tested
+against. NumPy is imported with this module, which only the ranked window imports.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection
+
+from sahid.records import native
+
+FTS_TABLE = "search_text"
+INFO_KEY = "sahid.docsets"
+
+# A clause is read as a set when it holds at least DENSE_RATIO times the documents of
+# the query's sparsest clause, and at least DENSE_MIN documents: FTS5 steps through a
+# list of that size in about as long as reading it once as a set takes, so the set pays
+# for itself at its second use, and a list of fewer entries costs FTS5 little anyway.
+DENSE_RATIO = 8
+DENSE_MIN = 5_000
+# ... and when FTS5 would step through at least STEPS_MIN entries of the dense clauses'
+# lists to fill the window. It steps through about ten thousand a millisecond, and the
+# sets' way costs 4-6 ms at a million records (the sparse clause's matches, and the
+# window's text, read and counted in Python): measured, a lower bar made the searches
+# for a place and a common word twice as slow.
+STEPS_MIN = 100_000
+# Sets kept per connection: at a million documents a set is 122 KiB, so 64 MiB hold
+# about 500 of them (the facets, years and months, and the common words of a session).
+BUDGET_BYTES = 64 << 20
+FIRST_PAGE = 1_600  # matches of the sparsest clause read at first, then four times more
+
+Bits = npt.NDArray[np.uint8]
+Docs = npt.NDArray[np.int64]
+
+# bits set in each byte value, for counting the documents of a combined set
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.int64)
+
+
+@dataclass
+class DocSet:
+    """The documents holding a phrase: bit ``doc & 7`` of byte ``doc >> 3``."""
+
+    bits: Bits
+    count: int
+
+    def has(self, docs: Docs) -> npt.NDArray[np.bool_]:
+        held: npt.NDArray[np.bool_] = (self.bits[docs >> 3] >> (docs & 7).astype(np.uint8)) & 1 != 0
+        return held
+
+
+@dataclass
+class _Cache:
+    state: tuple[Any, ...]
+    size: int  # bytes of every set: the highest document number's byte, plus one
+    sets: OrderedDict[str, DocSet] = field(default_factory=OrderedDict)
+    used: int = 0
+
+
+def _state(conn: Connection) -> tuple[Any, ...]:
+    """What identifies the index's content: FTS5's structure record (rewritten, with a
+    new write counter, by every change that reaches the index's segments) and the
+    connection's count of changed rows (its writes not yet flushed to segments)."""
+    row = conn.exec_driver_sql(
+        f"SELECT total_changes(), (SELECT block FROM {FTS_TABLE}_data WHERE id = 10),"  # noqa: S608
+        f" (SELECT max(rowid) FROM {FTS_TABLE}_docsize)"
+    ).one()
+    return tuple(row)
+
+
+def _cache(conn: Connection) -> _Cache:
+    state = _state(conn)
+    cache: _Cache | None = conn.info.get(INFO_KEY)
+    if cache is None or cache.state != state:
+        cache = _Cache(state, (int(state[2] or 0) >> 3) + 1)
+        conn.info[INFO_KEY] = cache
+    return cache
+
+
+def docs_of(conn: Connection, expression: str, before: int | None = None, limit: int = -1) -> Docs:
+    """The documents matching an FTS5 expression, newest first (below ``before``, at
+    most ``limit``): in one blob from ``sahid_rowids`` if loaded, else a row each."""
+    where = f"{FTS_TABLE} MATCH ?" + ("" if before is None else " AND rowid < ?")
+    args = (expression,) if before is None else (expression, before)
+    sql = f"SELECT rowid FROM {FTS_TABLE} WHERE {where} ORDER BY rowid DESC LIMIT ?"  # noqa: S608
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    if conn.info.get(native.INFO_KEY):
+        outer = f"SELECT {native.ROWIDS}(rowid) FROM ({sql})"  # noqa: S608
+        (blob,) = dbapi.execute(outer, (*args, limit)).fetchone()
+        docs = np.frombuffer(blob, np.int64)
+        # SQLite feeds the aggregate in the subquery's order; checked, not assumed
+        return docs if np.all(docs[:-1] > docs[1:]) else np.sort(docs)[::-1]
+    rows = dbapi.execute(sql, (*args, limit)).fetchall()
+    return np.fromiter(itertools.chain.from_iterable(rows), np.int64, len(rows))
+
+
+def phrase_set(conn: Connection, cache: _Cache, phrase: str) -> DocSet:
+    """The set of one FTS5 phrase (a quoted token or phrase, perhaps a prefix), read
+    from the index unless kept."""
+    found = cache.sets.get(phrase)
+    if found is not None:
+        cache.sets.move_to_end(phrase)
+        return found
+    docs = docs_of(conn, phrase)
+    flags = np.zeros(cache.size * 8, np.bool_)
+    flags[docs] = True
+    made = DocSet(np.packbits(flags, bitorder="little"), len(docs))
+    cache.sets[phrase] = made
+    cache.used += cache.size
+    while cache.used > BUDGET_BYTES and len(cache.sets) > 1:
+        cache.sets.popitem(last=False)
+        cache.used -= cache.size
+    return made
+
+
+def _combined(sets: Sequence[DocSet], op: Any) -> DocSet:
+    if len(sets) == 1:
+        return sets[0]
+    bits = op.reduce([s.bits for s in sets])
+    return DocSet(bits, int(_POPCOUNT[bits].sum()))
+
+
+@dataclass
+class Clause:
+    """One clause of a query's AND: an OR of alternatives, each an AND of FTS5 phrases.
+    ``docs`` is how many documents it holds (a word group's upper bound), None for a
+    filter until its set is read; ``sure`` flags alternatives that need no further
+    check (the date clause's whole years and months)."""
+
+    fts: str
+    alternatives: list[tuple[str, ...]]
+    docs: int | None = None
+    sure: tuple[bool, ...] | None = None
+
+
+def clause_set(conn: Connection, cache: _Cache, clause: Clause, only_sure: bool = False) -> DocSet:
+    """The documents of a clause: the OR of its alternatives' ANDs (only the sure ones)."""
+    alts = [
+        _combined([phrase_set(conn, cache, p) for p in alt], np.bitwise_and)
+        for i, alt in enumerate(clause.alternatives)
+        if not only_sure or (clause.sure is not None and clause.sure[i])
+    ]
+    if not alts:
+        return DocSet(np.zeros(cache.size, np.uint8), 0)
+    return _combined(alts, np.bitwise_or)
+
+
+@dataclass
+class Plan:
+    """A query as the FTS5 expression of its sparse clauses (None: every clause is a set)
+    and the set every match must be in; ``dated`` is the date clause's sure set, outside
+    which a match still has its spans checked (None: every match, if a date filter)."""
+
+    expression: str | None
+    mask: DocSet
+    dated: DocSet | None
+
+    def pages(self, conn: Connection) -> Iterator[Docs]:
+        """The matches in the mask, newest first, a page at a time: of the sparse part's
+        matches read from FTS5 (FIRST_PAGE, then four times more each page), or of the
+        mask itself."""
+        before: int | None = None
+        page = FIRST_PAGE
+        while True:
+            if self.expression is None:
+                docs = newest(self.mask.bits, before, page)
+                found = docs
+            else:
+                docs = docs_of(conn, self.expression, before, page)
+                found = docs[self.mask.has(docs)]
+            if len(found):
+                yield found
+            if len(docs) < page:
+                return
+            before, page = int(docs[-1]), page * 4
+
+
+def _reach(counts: Sequence[int], docs: int, window: int) -> float:
+    """The share of the index FTS5 reads, newest first, to find ``window`` documents in
+    every clause, if the clauses held documents independently of each other."""
+    matches = float(docs)
+    for c in counts:
+        matches *= min(c, docs) / max(docs, 1)
+    return 1.0 if matches <= window else window / matches
+
+
+def newest(bits: Bits, before: int | None, count: int) -> Docs:
+    """Up to ``count`` documents of a set below ``before``, newest first, and more only
+    to finish the last block of bytes read (fewer: the set has no more)."""
+    end = len(bits) if before is None else min(len(bits), (before >> 3) + 1)
+    out: list[Docs] = []
+    found = 0
+    step = max(64, count // 8)
+    while end > 0 and found < count:
+        start = max(0, end - step)
+        docs = np.flatnonzero(np.unpackbits(bits[start:end], bitorder="little"))[::-1]
+        docs = docs + start * 8
+        if before is not None:
+            docs = docs[docs < before]
+        out.append(docs.astype(np.int64))
+        found += len(docs)
+        end, step = start, step * 4
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def plan(
+    conn: Connection, words: Sequence[Clause], filters: Sequence[Clause], window: int
+) -> Plan | None:
+    """How to find the newest ``window`` matches of a query with sets: None when no
+    clause is much denser than the sparsest, or FTS5 would fill the window after a few
+    entries of the dense ones (:data:`STEPS_MIN`).
+
+    ``words`` are the word groups, with their document counts; ``filters`` the facet,
+    kind and date clauses (the date clause last, if any), whose sets are read now: a
+    filter is used again and again, and its set gives its exact count.
+    """
+    cache = _cache(conn)
+    counts: list[int] = []
+    for clause in filters:
+        counts.append(clause_set(conn, cache, clause).count)
+    counts.extend(int(c.docs or 0) for c in words)
+    least = min(counts)
+    dense_at = max(DENSE_RATIO * least, DENSE_MIN)
+    dense = [c for c in counts if c >= dense_at]
+    if not dense or sum(dense) * _reach(counts, cache.size * 8, window) < STEPS_MIN:
+        return None
+    kept = [
+        i
+        for i, c in enumerate(words)
+        if int(c.docs or 0) >= dense_at or all(p in cache.sets for a in c.alternatives for p in a)
+    ]
+    sparse = [c.fts for i, c in enumerate(words) if i not in kept]
+    sets = [clause_set(conn, cache, c) for c in filters]
+    sets += [clause_set(conn, cache, words[i]) for i in kept]
+    mask = _combined(sets, np.bitwise_and)
+    dated = None
+    if filters and filters[-1].sure is not None:
+        dated = clause_set(conn, cache, filters[-1], only_sure=True)
+    return Plan(" AND ".join(sparse) or None, mask, dated)
