@@ -21,6 +21,7 @@ def _sets(monkeypatch: pytest.MonkeyPatch, ratio: int, least: int) -> None:
     monkeypatch.setattr(docsets, "DENSE_RATIO", ratio)
     monkeypatch.setattr(docsets, "DENSE_MIN", least)
     monkeypatch.setattr(docsets, "STEPS_MIN", least)
+    monkeypatch.setattr(docsets, "USES", 1)
 
 
 OFF = (1 << 62, 1 << 62)
@@ -152,3 +153,19 @@ def test_reach_is_the_share_read_to_fill_the_window():
     assert docsets._reach([500, 500], 1000, 50) == pytest.approx(0.2)
     assert docsets._reach([10, 100], 1000, 200) == 1.0
     assert docsets._reach([2000], 1000, 100) == pytest.approx(0.1)
+
+
+def test_a_set_is_read_on_its_second_search(make_archive, monkeypatch):
+    """A clause used once never pays for a set: the first search of a filter is FTS5's
+    alone, the second reads the filter's set, and later ones keep it."""
+    arc = make_archive()
+    _case(arc, random.Random(7))
+    _sets(monkeypatch, 0, 0)
+    monkeypatch.setattr(docsets, "USES", 2)
+    plans: list[docsets.Plan | None] = []
+    planned = docsets.plan
+    monkeypatch.setattr(docsets, "plan", lambda *a: plans.append(planned(*a)) or plans[-1])
+    f = arc.records.filters(types=["killing"])
+    for _ in range(3):
+        assert {i for i, _, _ in _run(arc, "common", f, 10_000)} == _expected(arc, "common", f)
+    assert [p is not None for p in plans] == [False, True, True]

@@ -47,6 +47,7 @@ STEPS_MIN = 100_000
 # Sets kept per connection: at a million documents a set is 122 KiB, so 64 MiB hold
 # about 500 of them (the facets, years and months, and the common words of a session).
 BUDGET_BYTES = 64 << 20
+USES = 2  # a clause's set is read on its second search (see _Cache.ready)
 FIRST_PAGE = 1_600  # matches of the sparsest clause read at first, then four times more
 
 Bits = npt.NDArray[np.uint8]
@@ -74,6 +75,19 @@ class _Cache:
     size: int  # bytes of every set: the highest document number's byte, plus one
     sets: OrderedDict[str, DocSet] = field(default_factory=OrderedDict)
     used: int = 0
+    # how many searches have wanted each phrase's set (kept across index changes)
+    wanted: dict[str, int] = field(default_factory=dict)
+
+    def ready(self, clause: Clause) -> bool:
+        """Whether the clause's sets are kept or may be read now: a set costs about what
+        FTS5 takes to step through its list once, so it is read on the clause's
+        :data:`USES`-th search, and a phrase used once never pays for one."""
+        phrases = [p for alt in clause.alternatives for p in alt]
+        if len(self.wanted) > 100_000:
+            self.wanted.clear()
+        for p in phrases:
+            self.wanted[p] = self.wanted.get(p, 0) + 1
+        return all(p in self.sets or self.wanted[p] >= USES for p in phrases)
 
 
 def _state(conn: Connection) -> tuple[Any, ...]:
@@ -91,7 +105,8 @@ def _cache(conn: Connection) -> _Cache:
     state = _state(conn)
     cache: _Cache | None = conn.info.get(INFO_KEY)
     if cache is None or cache.state != state:
-        cache = _Cache(state, (int(state[2] or 0) >> 3) + 1)
+        wanted = cache.wanted if cache is not None else {}
+        cache = _Cache(state, (int(state[2] or 0) >> 3) + 1, wanted=wanted)
         conn.info[INFO_KEY] = cache
     return cache
 
@@ -231,10 +246,14 @@ def plan(
     entries of the dense ones (:data:`STEPS_MIN`).
 
     ``words`` are the word groups, with their document counts; ``filters`` the facet,
-    kind and date clauses (the date clause last, if any), whose sets are read now: a
-    filter is used again and again, and its set gives its exact count.
+    kind and date clauses (the date clause last, if any), whose exact counts are their
+    sets' (so until those may be read, :meth:`_Cache.ready`, FTS5 alone answers).
     """
     cache = _cache(conn)
+    filters_ready = [cache.ready(c) for c in filters]  # every filter is noted as wanted
+    words_ready = [cache.ready(c) for c in words]
+    if not all(filters_ready):
+        return None  # a filter's exact count needs its set
     counts: list[int] = []
     for clause in filters:
         counts.append(clause_set(conn, cache, clause).count)
@@ -247,8 +266,15 @@ def plan(
     kept = [
         i
         for i, c in enumerate(words)
-        if int(c.docs or 0) >= dense_at or all(p in cache.sets for a in c.alternatives for p in a)
+        if words_ready[i]
+        and (
+            int(c.docs or 0) >= dense_at or all(p in cache.sets for a in c.alternatives for p in a)
+        )
     ]
+    if not any(c >= dense_at for c in counts[: len(filters)]) and not any(
+        int(words[i].docs or 0) >= dense_at for i in kept
+    ):
+        return None  # no dense clause can be a set yet: FTS5 would step through it anyway
     sparse = [c.fts for i, c in enumerate(words) if i not in kept]
     sets = [clause_set(conn, cache, c) for c in filters]
     sets += [clause_set(conn, cache, words[i]) for i in kept]
