@@ -48,8 +48,8 @@ def _queries_and_filters(arc: Archive) -> list[tuple[str, fts.Filters]]:
 def test_sets_find_the_window_fts5_finds(make_archive, monkeypatch, seed):
     """Each search gives the matches, order and scores of FTS5's own intersection (with
     sahid_tf, and with the Python counts), after the edits that change what records
-    inherit: with every clause read as a set, and with the sparser words read from FTS5
-    a page at a time (first pages are tiny) and the others tested against sets."""
+    inherit, with the filters read as sets and the words' matches read from FTS5 a page
+    at a time (first pages are tiny) and tested against them."""
     arc = make_archive()
     _case(arc, random.Random(seed))
     _incidents(arc, 60, start=100)
@@ -65,7 +65,7 @@ def test_sets_find_the_window_fts5_finds(make_archive, monkeypatch, seed):
         for query, f in cases:
             _sets(monkeypatch, *OFF)
             theirs = _run(arc, query, f)
-            for ratio, least in ((0, 0), (1, 30)):
+            for ratio, least in ((0, 0), (1, 10)):
                 with arc.engine.connect() as conn:
                     conn.info.pop(docsets.INFO_KEY, None)
                 _sets(monkeypatch, ratio, least)
@@ -74,9 +74,7 @@ def test_sets_find_the_window_fts5_finds(make_archive, monkeypatch, seed):
                     _same(ours, theirs[:limit], (query, f, on, ratio, limit))
             ranked += len(theirs) > 1
     assert ranked > 2 * len(cases) // 3  # most of them rank several matches
-    used = [p for p in plans if p is not None]
-    assert any(p.expression is None for p in used)
-    assert sum(p.expression is not None for p in used) > len(cases) // 2
+    assert sum(p is not None for p in plans) > len(cases) // 2
 
 
 def _expected(arc: Archive, query: str, f: fts.Filters) -> set[str]:
@@ -127,24 +125,16 @@ def test_the_budget_keeps_the_most_recently_used_sets(make_archive, monkeypatch)
     assert cache.used == cache.size
 
 
-@given(
-    st.sets(st.integers(0, 700), max_size=80),
-    st.one_of(st.none(), st.integers(0, 710)),
-    st.integers(1, 90),
-)
-@settings(max_examples=200, deadline=None)
-def test_newest_gives_a_sets_documents_newest_first(docs, before, count):
+@given(st.sets(st.integers(0, 700), max_size=80))
+@settings(max_examples=100, deadline=None)
+def test_a_set_holds_exactly_its_documents(docs):
     size = 701 // 8 + 1
     flags = np.zeros(size * 8, np.bool_)
     flags[sorted(docs)] = True
-    bits = np.packbits(flags, bitorder="little")
-    s = docsets.DocSet(bits, len(docs))
-    probe = np.arange(size * 8, dtype=np.int64)
-    assert s.has(probe).tolist() == flags.tolist()
-    below = sorted((d for d in docs if before is None or d < before), reverse=True)
-    got = docsets.newest(bits, before, count).tolist()
-    assert got == below[: len(got)]
-    assert len(got) >= min(count, len(below))
+    s = docsets.DocSet(np.packbits(flags, bitorder="little"), len(docs))
+    assert s.has(np.arange(size * 8, dtype=np.int64)).tolist() == flags.tolist()
+    both = docsets._combined([s, s], np.bitwise_and)
+    assert both.count == len(docs)
 
 
 def test_reach_is_the_share_read_to_fill_the_window():

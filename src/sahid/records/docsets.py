@@ -1,18 +1,22 @@
 """The documents of an FTS5 phrase as a set of bits, kept per connection.
 
-FTS5 intersects the lists of a query's words by stepping through every entry of each
-wherever the others' matches fall. A sparse word ANDed with a dense one therefore costs
-the dense one's whole list: "Samukh violence" with a date filter stepped through the
-112 000 documents holding "violence" (about 190 ns each) to find 334 matches, 30 ms at a
-million records. A document set is one bit per document of a phrase's matches; read
-once, it tests a sparse word's matches in nanoseconds each.
+A filtered search is one FTS5 query: the filters are tokens of the index (a type, a
+place, the years and months of a date range), ANDed with the words. FTS5 intersects
+lists by stepping through every entry of each wherever the others' matches fall, so a
+sparse word with a dense filter costs the filter's whole list: a range of a year and a
+half is the lists of a tenth of a million records' documents, stepped through at about
+190 ns an entry. A document set is one bit per document of a phrase's matches; read
+once, it tests a word's matches in nanoseconds each.
 
-This is the filter cache of search engines such as Lucene: the sets of the facet, date
-and common-word phrases a search uses are read once, kept in memory within a byte
-budget (the least recently used go first), and dropped whenever the index changes. A
-search plans with them in :func:`plan`: the sparsest clause of the query is read from
-FTS5, newest first, and each much denser clause is a set its matches are tested
-against. NumPy is imported with this module, which only the ranked window imports.
+This is the filter cache of search engines such as Lucene, for a query's filters: the
+sets of the facet, year and month tokens a search uses are read on their second search,
+kept in memory within a byte budget (the least recently used go first), and dropped
+whenever the index changes. A search plans with them in :func:`plan`: its words are
+read from FTS5, newest first, and each match is tested against the filters' sets.
+Words stay FTS5's: sets of common words were measured too, and a set costs about what
+FTS5 takes to step through the list once (200 ns a document), so in a varied mix of
+queries the reading of new ones raised p99 more than their use lowered p95. NumPy is
+imported with this module, which only the ranked window imports.
 """
 
 from __future__ import annotations
@@ -32,23 +36,21 @@ from sahid.records import native
 FTS_TABLE = "search_text"
 INFO_KEY = "sahid.docsets"
 
-# A clause is read as a set when it holds at least DENSE_RATIO times the documents of
-# the query's sparsest clause, and at least DENSE_MIN documents: FTS5 steps through a
-# list of that size in about as long as reading it once as a set takes, so the set pays
-# for itself at its second use, and a list of fewer entries costs FTS5 little anyway.
+# The filters are tested as sets when one holds at least DENSE_RATIO times the documents
+# of the query's sparsest clause, and at least DENSE_MIN documents (a list of fewer
+# entries costs FTS5 little) ...
 DENSE_RATIO = 8
 DENSE_MIN = 5_000
-# ... and when FTS5 would step through at least STEPS_MIN entries of the dense clauses'
+# ... and when FTS5 would step through at least STEPS_MIN entries of the dense filters'
 # lists to fill the window. It steps through about ten thousand a millisecond, and the
-# sets' way costs 4-6 ms at a million records (the sparse clause's matches, and the
-# window's text, read and counted in Python): measured, a lower bar made the searches
-# for a place and a common word twice as slow.
+# sets' way has a fixed cost of a few milliseconds at a million records (the words'
+# matches, and the window's text, read and counted in Python).
 STEPS_MIN = 100_000
 # Sets kept per connection: at a million documents a set is 122 KiB, so 64 MiB hold
-# about 500 of them (the facets, years and months, and the common words of a session).
+# about 500 of them (the facets, years and months a session filters by).
 BUDGET_BYTES = 64 << 20
 USES = 2  # a clause's set is read on its second search (see _Cache.ready)
-FIRST_PAGE = 1_600  # matches of the sparsest clause read at first, then four times more
+FIRST_PAGE = 1_600  # matches of the words read at first, then four times more
 
 Bits = npt.NDArray[np.uint8]
 Docs = npt.NDArray[np.int64]
@@ -182,27 +184,22 @@ def clause_set(conn: Connection, cache: _Cache, clause: Clause, only_sure: bool 
 
 @dataclass
 class Plan:
-    """A query as the FTS5 expression of its sparse clauses (None: every clause is a set)
-    and the set every match must be in; ``dated`` is the date clause's sure set, outside
-    which a match still has its spans checked (None: every match, if a date filter)."""
+    """A query as the FTS5 expression of its words and the set of the documents passing
+    its filters; ``dated`` is the date clause's sure set, outside which a match still
+    has its spans checked (None: every match, if there is a date filter)."""
 
-    expression: str | None
+    expression: str
     mask: DocSet
     dated: DocSet | None
 
     def pages(self, conn: Connection) -> Iterator[Docs]:
-        """The matches in the mask, newest first, a page at a time: of the sparse part's
-        matches read from FTS5 (FIRST_PAGE, then four times more each page), or of the
-        mask itself."""
+        """The words' matches in the mask, newest first, a page at a time (FIRST_PAGE
+        matches read from FTS5, then four times more each page)."""
         before: int | None = None
         page = FIRST_PAGE
         while True:
-            if self.expression is None:
-                docs = newest(self.mask.bits, before, page)
-                found = docs
-            else:
-                docs = docs_of(conn, self.expression, before, page)
-                found = docs[self.mask.has(docs)]
+            docs = docs_of(conn, self.expression, before, page)
+            found = docs[self.mask.has(docs)]
             if len(found):
                 yield found
             if len(docs) < page:
@@ -219,67 +216,31 @@ def _reach(counts: Sequence[int], docs: int, window: int) -> float:
     return 1.0 if matches <= window else window / matches
 
 
-def newest(bits: Bits, before: int | None, count: int) -> Docs:
-    """Up to ``count`` documents of a set below ``before``, newest first, and more only
-    to finish the last block of bytes read (fewer: the set has no more)."""
-    end = len(bits) if before is None else min(len(bits), (before >> 3) + 1)
-    out: list[Docs] = []
-    found = 0
-    step = max(64, count // 8)
-    while end > 0 and found < count:
-        start = max(0, end - step)
-        docs = np.flatnonzero(np.unpackbits(bits[start:end], bitorder="little"))[::-1]
-        docs = docs + start * 8
-        if before is not None:
-            docs = docs[docs < before]
-        out.append(docs.astype(np.int64))
-        found += len(docs)
-        end, step = start, step * 4
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
-
-
 def plan(
     conn: Connection, words: Sequence[Clause], filters: Sequence[Clause], window: int
 ) -> Plan | None:
-    """How to find the newest ``window`` matches of a query with sets: None when no
-    clause is much denser than the sparsest, or FTS5 would fill the window after a few
-    entries of the dense ones (:data:`STEPS_MIN`).
+    """How to find the newest ``window`` matches of a query with its filters as sets:
+    None when no filter is much denser than the query's sparsest clause, or FTS5 would
+    fill the window after a few entries of the dense ones (:data:`STEPS_MIN`), or a
+    filter's set may not be read yet (:meth:`_Cache.ready`; its exact count is its set's).
 
-    ``words`` are the word groups, with their document counts; ``filters`` the facet,
-    kind and date clauses (the date clause last, if any), whose exact counts are their
-    sets' (so until those may be read, :meth:`_Cache.ready`, FTS5 alone answers).
+    ``words`` are the word groups, with their document counts (upper bounds), which
+    stay FTS5's to intersect; ``filters`` the facet, kind and date clauses (the date
+    clause last, if any).
     """
+    if not filters or not words:
+        return None
     cache = _cache(conn)
-    filters_ready = [cache.ready(c) for c in filters]  # every filter is noted as wanted
-    words_ready = [cache.ready(c) for c in words]
-    if not all(filters_ready):
-        return None  # a filter's exact count needs its set
-    counts: list[int] = []
-    for clause in filters:
-        counts.append(clause_set(conn, cache, clause).count)
-    counts.extend(int(c.docs or 0) for c in words)
-    least = min(counts)
-    dense_at = max(DENSE_RATIO * least, DENSE_MIN)
-    dense = [c for c in counts if c >= dense_at]
+    if not all([cache.ready(c) for c in filters]):  # every filter is noted as wanted
+        return None
+    sets = [clause_set(conn, cache, c) for c in filters]
+    counts = [s.count for s in sets] + [int(c.docs or 0) for c in words]
+    dense_at = max(DENSE_RATIO * min(counts), DENSE_MIN)
+    dense = [s.count for s in sets if s.count >= dense_at]
     if not dense or sum(dense) * _reach(counts, cache.size * 8, window) < STEPS_MIN:
         return None
-    kept = [
-        i
-        for i, c in enumerate(words)
-        if words_ready[i]
-        and (
-            int(c.docs or 0) >= dense_at or all(p in cache.sets for a in c.alternatives for p in a)
-        )
-    ]
-    if not any(c >= dense_at for c in counts[: len(filters)]) and not any(
-        int(words[i].docs or 0) >= dense_at for i in kept
-    ):
-        return None  # no dense clause can be a set yet: FTS5 would step through it anyway
-    sparse = [c.fts for i, c in enumerate(words) if i not in kept]
-    sets = [clause_set(conn, cache, c) for c in filters]
-    sets += [clause_set(conn, cache, words[i]) for i in kept]
-    mask = _combined(sets, np.bitwise_and)
     dated = None
-    if filters and filters[-1].sure is not None:
+    if filters[-1].sure is not None:
         dated = clause_set(conn, cache, filters[-1], only_sure=True)
-    return Plan(" AND ".join(sparse) or None, mask, dated)
+    expression = " AND ".join(c.fts for c in words)
+    return Plan(expression, _combined(sets, np.bitwise_and), dated)

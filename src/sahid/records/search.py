@@ -1062,21 +1062,22 @@ def _window_by_sets(
     window: int,
 ) -> list[tuple[Any, ...]] | None:
     """(rowid, body, facets) of the newest ``window`` matches that pass the filters,
-    found with document sets (:mod:`sahid.records.docsets`); None when no clause is
-    dense enough for them to pay. The same rows as :func:`_window_rows` gives."""
-    if len(words) == 1 and filters.facets() == [] and filters.kinds is None and dated is None:
-        return None  # one clause: nothing to intersect
+    found with the filters as document sets (:mod:`sahid.records.docsets`); None when
+    they would not pay. The same rows as :func:`_window_rows` gives."""
+    if filters.facets() == [] and filters.kinds is None and dated is None:
+        return None  # no filter to test as a set
     from sahid.records import docsets
 
     clauses = [docsets.Clause(fts, [(a,) for a in alts], n) for fts, alts, n in words]
-    kept = []
-    for tokens in facet_sets(filters):
-        kept.append(docsets.Clause(_any(tokens) or "", [(f'"{t}"',) for t in tokens]))
+    facets = [
+        docsets.Clause(_any(tokens) or "", [(f'"{t}"',) for t in tokens])
+        for tokens in facet_sets(filters)
+    ]
     if dated is not None:
         alternatives = [tuple(f'"{t}"' for t in ts) for ts, _ in dated.terms]
         sure = tuple(flag for _, flag in dated.terms)
-        kept.append(docsets.Clause(dated.text, alternatives, sure=sure))
-    p = docsets.plan(conn, clauses, kept, window)
+        facets.append(docsets.Clause(dated.text, alternatives, sure=sure))
+    p = docsets.plan(conn, clauses, facets, window)
     if p is None:
         return None
     bounds = filters.date_bounds()
