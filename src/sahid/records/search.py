@@ -1020,6 +1020,20 @@ def _window_rows(
     return out[:window]
 
 
+def _spans(conn: Connection, docs: Sequence[int]) -> dict[int, str]:
+    """The spans column of each document, in one statement."""
+    if not docs:
+        return {}
+    marks = ", ".join("?" * len(docs))
+    return {
+        int(doc): str(s or "")
+        for doc, s in conn.exec_driver_sql(
+            f"SELECT rowid, spans FROM {FTS_TABLE} WHERE rowid IN ({marks})",  # noqa: S608
+            tuple(docs),
+        )
+    }
+
+
 def _in_dates_by_blob(
     conn: Connection, rows: Sequence[Any], sure: Sequence[bool], bounds: tuple[str, str]
 ) -> list[tuple[Any, ...]]:
@@ -1032,16 +1046,7 @@ def _in_dates_by_blob(
         counts = memoryview(row[1]).cast("I")  # native uint32
         if not any(counts[i] for i in flagged):
             unsure.append(int(row[0]))
-    spans: dict[int, str] = {}
-    if unsure:
-        marks = ", ".join("?" * len(unsure))
-        spans = {
-            int(doc): str(s or "")
-            for doc, s in conn.exec_driver_sql(
-                f"SELECT rowid, spans FROM {FTS_TABLE} WHERE rowid IN ({marks})",  # noqa: S608
-                tuple(unsure),
-            )
-        }
+    spans = _spans(conn, unsure)
     return [
         tuple(row)
         for row in rows
@@ -1125,16 +1130,7 @@ def _dated(
         else:
             passed = [False] * len(chunk)
         unsure = [d for d, ok in zip(chunk, passed, strict=True) if not ok]
-        spans: dict[int, str] = {}
-        if unsure:
-            marks = ", ".join("?" * len(unsure))
-            spans = {
-                int(d): str(s or "")
-                for d, s in conn.exec_driver_sql(
-                    f"SELECT rowid, spans FROM {FTS_TABLE} WHERE rowid IN ({marks})",  # noqa: S608
-                    tuple(unsure),
-                )
-            }
+        spans = _spans(conn, unsure)
         out.extend(
             d
             for d, ok in zip(chunk, passed, strict=True)
