@@ -32,8 +32,8 @@ import numpy.typing as npt
 from sqlalchemy import Connection
 
 from sahid.records import native
+from sahid.records.search import FTS_TABLE
 
-FTS_TABLE = "search_text"
 INFO_KEY = "sahid.docsets"
 
 # The filters are tested as sets when one holds at least DENSE_RATIO times the documents
@@ -159,14 +159,11 @@ def _combined(sets: Sequence[DocSet], op: Any) -> DocSet:
 
 @dataclass
 class Clause:
-    """One clause of a query's AND: an OR of alternatives, each an AND of FTS5 phrases.
-    ``docs`` is how many documents it holds (a word group's upper bound), None for a
-    filter until its set is read; ``sure`` flags alternatives that need no further
-    check (the date clause's whole years and months)."""
+    """A filter of a query's AND: an OR of alternatives, each an AND of FTS5 phrases;
+    ``sure`` flags alternatives that need no further check (the date clause's whole
+    years and months)."""
 
-    fts: str
     alternatives: list[tuple[str, ...]]
-    docs: int | None = None
     sure: tuple[bool, ...] | None = None
 
 
@@ -217,15 +214,15 @@ def _reach(counts: Sequence[int], docs: int, window: int) -> float:
 
 
 def plan(
-    conn: Connection, words: Sequence[Clause], filters: Sequence[Clause], window: int
+    conn: Connection, words: Sequence[tuple[str, int]], filters: Sequence[Clause], window: int
 ) -> Plan | None:
     """How to find the newest ``window`` matches of a query with its filters as sets:
     None when no filter is much denser than the query's sparsest clause, or FTS5 would
     fill the window after a few entries of the dense ones (:data:`STEPS_MIN`), or a
     filter's set may not be read yet (:meth:`_Cache.ready`; its exact count is its set's).
 
-    ``words`` are the word groups, with their document counts (upper bounds), which
-    stay FTS5's to intersect; ``filters`` the facet, kind and date clauses (the date
+    ``words`` are the word groups' FTS5 clauses, with their document counts (upper
+    bounds), which stay FTS5's to intersect; ``filters`` the facet, kind and date clauses (the date
     clause last, if any).
     """
     if not filters or not words:
@@ -234,7 +231,7 @@ def plan(
     if not all([cache.ready(c) for c in filters]):  # every filter is noted as wanted
         return None
     sets = [clause_set(conn, cache, c) for c in filters]
-    counts = [s.count for s in sets] + [int(c.docs or 0) for c in words]
+    counts = [s.count for s in sets] + [docs for _, docs in words]
     dense_at = max(DENSE_RATIO * min(counts), DENSE_MIN)
     dense = [s.count for s in sets if s.count >= dense_at]
     if not dense or sum(dense) * _reach(counts, cache.size * 8, window) < STEPS_MIN:
@@ -242,5 +239,5 @@ def plan(
     dated = None
     if filters[-1].sure is not None:
         dated = clause_set(conn, cache, filters[-1], only_sure=True)
-    expression = " AND ".join(c.fts for c in words)
+    expression = " AND ".join(fts for fts, _ in words)
     return Plan(expression, _combined(sets, np.bitwise_and), dated)

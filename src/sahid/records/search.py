@@ -1020,18 +1020,18 @@ def _window_rows(
     return out[:window]
 
 
-def _spans(conn: Connection, docs: Sequence[int]) -> dict[int, str]:
-    """The spans column of each document, in one statement."""
+def _columns(conn: Connection, docs: Sequence[int], columns: str) -> dict[int, tuple[Any, ...]]:
+    """(rowid, *columns) of each document, by rowid, in one statement."""
     if not docs:
         return {}
     marks = ", ".join("?" * len(docs))
-    return {
-        int(doc): str(s or "")
-        for doc, s in conn.exec_driver_sql(
-            f"SELECT rowid, spans FROM {FTS_TABLE} WHERE rowid IN ({marks})",  # noqa: S608
-            tuple(docs),
-        )
-    }
+    sql = f"SELECT rowid, {columns} FROM {FTS_TABLE} WHERE rowid IN ({marks})"  # noqa: S608
+    return {int(row[0]): tuple(row) for row in conn.exec_driver_sql(sql, tuple(docs))}
+
+
+def _spans(conn: Connection, docs: Sequence[int]) -> dict[int, str]:
+    """The spans column of each document."""
+    return {doc: str(row[1] or "") for doc, row in _columns(conn, docs, "spans").items()}
 
 
 def _in_dates_by_blob(
@@ -1054,35 +1054,28 @@ def _in_dates_by_blob(
     ]
 
 
-# A word group of a query: its FTS5 clause, the FTS5 phrases it ORs, and (at most) how
-# many documents hold one of them.
-_Group = tuple[str, list[str], int]
-
-
 def _window_by_sets(
     conn: Connection,
-    words: Sequence[_Group],
+    words: Sequence[tuple[str, int]],
     filters: Filters,
     dated: DateClause | None,
     window: int,
 ) -> list[tuple[Any, ...]] | None:
     """(rowid, body, facets) of the newest ``window`` matches that pass the filters,
     found with the filters as document sets (:mod:`sahid.records.docsets`); None when
-    they would not pay. The same rows as :func:`_window_rows` gives."""
-    if filters.facets() == [] and filters.kinds is None and dated is None:
+    they would not pay. The same rows as :func:`_window_rows` gives. ``words`` are the
+    word groups' FTS5 clauses, with (at most) how many documents hold each."""
+    tokens = facet_sets(filters)
+    if not tokens and dated is None:
         return None  # no filter to test as a set
     from sahid.records import docsets
 
-    clauses = [docsets.Clause(fts, [(a,) for a in alts], n) for fts, alts, n in words]
-    facets = [
-        docsets.Clause(_any(tokens) or "", [(f'"{t}"',) for t in tokens])
-        for tokens in facet_sets(filters)
-    ]
+    facets = [docsets.Clause([(f'"{t}"',) for t in ts]) for ts in tokens]
     if dated is not None:
         alternatives = [tuple(f'"{t}"' for t in ts) for ts, _ in dated.terms]
         sure = tuple(flag for _, flag in dated.terms)
-        facets.append(docsets.Clause(dated.text, alternatives, sure=sure))
-    p = docsets.plan(conn, clauses, facets, window)
+        facets.append(docsets.Clause(alternatives, sure))
+    p = docsets.plan(conn, words, facets, window)
     if p is None:
         return None
     bounds = filters.date_bounds()
@@ -1092,48 +1085,34 @@ def _window_by_sets(
         if bounds is None:
             out.extend(docs[:need].tolist())
         else:
-            out.extend(_dated(conn, docs.tolist(), p.dated, bounds, need))
+            out.extend(_dated(conn, docs, p.dated, bounds, need))
         if len(out) >= window:
             break
-    if not out:
-        return []
-    marks = ", ".join("?" * len(out))
-    rows = {
-        int(r[0]): tuple(r)
-        for r in conn.exec_driver_sql(
-            f"SELECT rowid, body, facets FROM {FTS_TABLE} WHERE rowid IN ({marks})",  # noqa: S608
-            tuple(out),
-        )
-    }
+    rows = _columns(conn, out, "body, facets")
     return [rows[d] for d in out]
 
 
 def _dated(
     conn: Connection,
-    docs: list[int],
+    docs: Docs,
     sure: DocSet | None,
     bounds: tuple[str, str],
     need: int,
 ) -> list[int]:
     """The first ``need`` of ``docs`` that pass the exact date bounds: those in the date
-    clause's ``sure`` set (a DocSet, or None: none is sure) pass, the others' spans are
-    read, a chunk a statement."""
+    clause's ``sure`` set (None: none is sure) pass, the others' spans are read, a
+    chunk a statement."""
     out: list[int] = []
     at = 0
     while at < len(docs) and len(out) < need:
         chunk = docs[at : at + max(64, (need - len(out)) * 3 // 2)]
         at += len(chunk)
-        if sure is not None:
-            import numpy as np
-
-            passed = sure.has(np.asarray(chunk, np.int64)).tolist()
-        else:
-            passed = [False] * len(chunk)
-        unsure = [d for d, ok in zip(chunk, passed, strict=True) if not ok]
-        spans = _spans(conn, unsure)
+        ids = chunk.tolist()
+        passed = sure.has(chunk).tolist() if sure is not None else [False] * len(ids)
+        spans = _spans(conn, [d for d, ok in zip(ids, passed, strict=True) if not ok])
         out.extend(
             d
-            for d, ok in zip(chunk, passed, strict=True)
+            for d, ok in zip(ids, passed, strict=True)
             if ok or in_dates(spans.get(d, ""), *bounds)
         )
     return out[:need]
@@ -1143,7 +1122,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from sahid.records.docsets import DocSet
+    from sahid.records.docsets import Docs, DocSet
 
     Floats = npt.NDArray[np.float64]
 
@@ -1216,7 +1195,7 @@ def ranked_window(
     lex = _Lexicon(conn, groups)
     parts: list[str] = []
     spelled: list[_Spelled] = []
-    words: list[_Group] = []
+    words: list[tuple[str, int]] = []  # each group's FTS5 clause, and its documents at most
     for group in groups:
         alts: list[str] = []
         docs = 0
@@ -1228,7 +1207,7 @@ def ranked_window(
         if not alts:
             return []  # a word no document holds: nothing matches every word
         parts.append(alts[0] if len(alts) == 1 else "(" + " OR ".join(alts) + ")")
-        words.append((parts[-1], alts, docs))
+        words.append((parts[-1], docs))
     dated = date_clause(filters)
     clauses = facet_match(filters, dated)
     if clauses is None:
